@@ -1,0 +1,41 @@
+# conceptfreq: the two commands are `make demo` and `make test`; everything else they need is set up here.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.bootstrapped
+PROTO_OUT := services
+
+.PHONY: setup demo test test-unit bench proto lint clean
+
+setup: $(STAMP)
+
+# Installs apt packages (ClickHouse server), creates the venv and installs the pinned dependencies.
+$(STAMP): requirements.lock services/pyproject.toml deploy/scripts/bootstrap.sh
+	bash deploy/scripts/bootstrap.sh $(VENV)
+	touch $(STAMP)
+
+## demo: generate sample shards and run count, top and query on the embedded default (chDB)
+demo: setup
+	$(PY) -m conceptfreq.demo
+
+## test: every test, with a real ClickHouse server, chDB and a Kafka-protocol broker started by the fixtures
+test: setup
+	$(PY) -m pytest tests -q
+
+test-unit: setup
+	$(PY) -m pytest tests/unit -q
+
+## bench: throughput and accuracy benchmarks, printed as tables (needs ../shared/data for the CC-3M figures)
+bench: setup
+	$(PY) -m tests.bench
+
+## proto: regenerate the Python code of proto/conceptfreq/v1 (a test fails when it is stale)
+proto: setup
+	$(PY) -m conceptfreq.protogen
+
+lint: setup
+	$(PY) -m compileall -q services/conceptfreq tests
+	$(PY) -m conceptfreq.protogen --check
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

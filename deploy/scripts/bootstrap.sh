@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for conceptfreq: apt packages, a venv, pinned Python packages.
+# Idempotent: each step checks before it acts, so `make` can call it whenever the pins change.
+set -euo pipefail
+VENV=${1:-.venv}
+cd "$(dirname "$0")/../.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+  echo "bootstrap: '$*' needs root; run it as root or install the package yourself" >&2; return 1; fi; }
+
+# ClickHouse server for the integration tests and the cluster-mode store (PLATFORM.md: Debian ships 18.16).
+if ! command -v clickhouse-server >/dev/null; then
+  echo "bootstrap: installing clickhouse-server and clickhouse-client with apt"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+fi
+
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3.12 python3.10 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] < (3,13))'; then
+      PYTHON=$candidate; break
+    fi
+  done
+fi
+[ -n "$PYTHON" ] || { echo "bootstrap: need Python 3.10-3.12 (python3 -m venv)" >&2; exit 1; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "bootstrap: creating $VENV with $($PYTHON --version)"
+  "$PYTHON" -m venv "$VENV" || { as_root apt-get install -y -qq python3-venv >/dev/null && "$PYTHON" -m venv "$VENV"; }
+fi
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_PROGRESS_BAR=off
+"$VENV/bin/python" -m pip install -q -r requirements.lock 2> >(grep -v '^WARNING: Location' >&2)
+"$VENV/bin/python" -m pip install -q --no-deps -e services 2> >(grep -v '^WARNING: Location' >&2)
+echo "bootstrap: ready ($VENV)"

@@ -1,0 +1,56 @@
+"""Open the count store named by a URL.
+
+- `clickhouse://[user[:password]@]host[:port]/database`: a ClickHouse server (native protocol)
+- `chdb:///absolute/dir` or `chdb://relative/dir`: embedded ClickHouse in that directory (the default)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from conceptfreq.adapters.store.backends import ChdbBackend, ClickHouseBackend
+from conceptfreq.adapters.store.store import CountStore, DatasetSummary, ShardState
+from conceptfreq.errors import UserError
+
+__all__ = ["CountStore", "DatasetSummary", "ShardState", "open_store", "default_store_url", "STORE_SCHEMES"]
+
+
+def default_store_url() -> str:
+    """$CONCEPTFREQ_STORE, else an embedded store under $XDG_DATA_HOME (~/.local/share)."""
+    if os.environ.get("CONCEPTFREQ_STORE"):
+        return os.environ["CONCEPTFREQ_STORE"]
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"chdb://{base / 'conceptfreq' / 'store'}"
+
+
+def _clickhouse(url) -> ClickHouseBackend:
+    database = url.path.strip("/") or "conceptfreq"
+    if not database.replace("_", "").isalnum():
+        raise UserError(f"invalid ClickHouse database name {database!r} in the store URL: use letters, digits and _")
+    return ClickHouseBackend(url.hostname or "127.0.0.1", url.port or 9000, database,
+                             user=unquote(url.username or "default"), password=unquote(url.password or ""))
+
+
+def _chdb(url) -> ChdbBackend:
+    path = Path(unquote(url.netloc + url.path)).expanduser()
+    if not str(path):
+        raise UserError("the chdb store URL needs a directory: chdb:///path/to/dir")
+    path.mkdir(parents=True, exist_ok=True)
+    return ChdbBackend(str(path))
+
+
+STORE_SCHEMES = {"clickhouse": _clickhouse, "chdb": _chdb}
+
+
+def open_store(url: str | None = None, migrate: bool = True) -> CountStore:
+    url = url or default_store_url()
+    parts = urlsplit(url)
+    opener = STORE_SCHEMES.get(parts.scheme)
+    if opener is None:
+        raise UserError(f"unknown store URL {url!r}: use clickhouse://host:9000/db or chdb:///path/to/dir")
+    store = CountStore(opener(parts))
+    if migrate:
+        store.migrate()
+    return store

@@ -1,0 +1,103 @@
+"""The two SQL backends of the count store. Both take the same SQL text and the same parameters,
+so every query is written once (store.py); only transport and result decoding differ here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any, Iterable, Sequence
+
+from clickhouse_driver.util.escape import escape_params
+
+from conceptfreq.errors import UnavailableError
+
+log = logging.getLogger(__name__)
+
+
+class ClickHouseBackend:
+    """A ClickHouse server over the native protocol (clickhouse-driver). Runs on 18.16 and up."""
+
+    scheme = "clickhouse"
+
+    def __init__(self, host: str, port: int, database: str, user: str = "default", password: str = "",
+                 connect_timeout: float = 5, send_receive_timeout: float = 60):
+        from clickhouse_driver import Client
+
+        self.database = database
+        self.location = f"clickhouse://{host}:{port}/{database}"
+        self._client = Client(host=host, port=port, user=user, password=password,
+                              connect_timeout=connect_timeout, send_receive_timeout=send_receive_timeout)
+        self._lock = threading.Lock()  # one clickhouse-driver Client is not safe across threads
+
+    def server_version(self) -> tuple[int, ...]:
+        (version,), = self.execute("SELECT version()")
+        return tuple(int(p) for p in version.split(".")[:3])
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        with self._lock:
+            try:
+                return self._client.execute(sql, params or {})
+            except (OSError, EOFError) as error:
+                self._client.disconnect()
+                raise UnavailableError(f"ClickHouse at {self.location} is unreachable: {error}") from error
+            except Exception as error:
+                if type(error).__name__ in {"NetworkError", "SocketTimeoutError"}:
+                    self._client.disconnect()
+                    raise UnavailableError(f"ClickHouse at {self.location} is unreachable: {error}") from error
+                raise
+
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        rows = [tuple(r) for r in rows]
+        if rows:
+            # Rows go as the second argument: inlined VALUES hang clickhouse-driver (PLATFORM.md).
+            self.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", rows)
+
+    def close(self) -> None:
+        self._client.disconnect()
+
+
+class ChdbBackend:
+    """Embedded ClickHouse (chDB) on a local directory: the one-machine default.
+
+    Only one process may open a directory at a time, so a run that writes from several worker
+    processes funnels its writes through the parent."""
+
+    scheme = "chdb"
+
+    def __init__(self, path: str, database: str = "conceptfreq"):
+        from chdb import session
+
+        self.database = database
+        self.location = f"chdb://{path}"
+        try:
+            self._session = session.Session(path)
+        except Exception as error:  # chDB raises a bare RuntimeError when the directory is locked
+            raise UnavailableError(f"cannot open the embedded store at {path}: {error} "
+                                   "(is another conceptfreq process using it?)") from error
+        self._lock = threading.Lock()
+        # The native protocol returns Python ints; make chDB's JSON do the same for (U)Int64.
+        self._session.query("SET output_format_json_quote_64bit_integers=0")
+
+    def server_version(self) -> tuple[int, ...]:
+        (version,), = self.execute("SELECT version()")
+        return tuple(int(p) for p in version.split(".")[:3])
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        if params:
+            sql = sql % escape_params(params, None)
+        with self._lock:
+            result = self._session.query(sql, "JSONCompact")
+        raw = result.bytes() if hasattr(result, "bytes") else bytes(result)
+        if not raw.strip():
+            return []
+        return [tuple(row) for row in json.loads(raw)["data"]]
+
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        lines = [json.dumps(dict(zip(columns, row)), ensure_ascii=False) for row in rows]
+        if lines:
+            with self._lock:
+                self._session.query(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONEachRow\n" + "\n".join(lines))
+
+    def close(self) -> None:
+        self._session.close()

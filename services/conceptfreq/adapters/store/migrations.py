@@ -1,0 +1,57 @@
+"""Versioned schema migrations of the count store.
+
+Every statement runs unchanged on ClickHouse 18.16 (Debian's server, over the native protocol)
+and on chDB 26.x, which is why the schema avoids Map, Bool, DateTime64, TTL, CODEC and
+LowCardinality, and keeps key-value pairs as parallel arrays (sumMap-friendly).
+
+Migration numbers are ranges by owner, so parallel work never collides:
+1-99 counting core, 100-199 reporting, 200-299 evaluation, 300-399 tagging.
+Never edit an applied migration: add a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+# `{db}` is the store's database; statements are formatted with it before they run.
+MIGRATIONS: list[Migration] = [
+    Migration(1, "vocabularies and concepts", (
+        """CREATE TABLE IF NOT EXISTS {db}.vocabularies (
+            version String, name String, body String, created_at_ms UInt64
+        ) ENGINE = ReplacingMergeTree() ORDER BY version""",
+        """CREATE TABLE IF NOT EXISTS {db}.concepts (
+            vocabulary_version String, concept_id UInt32, name String,
+            aliases Array(String), sources Array(String)
+        ) ENGINE = ReplacingMergeTree() ORDER BY (vocabulary_version, concept_id)""",
+    )),
+    # The ledger is append-only: the latest row (highest seq) per key is the shard's state.
+    # Rows of a shard's write are only visible through the ledger's done attempt_id, which is
+    # what makes a rewrite replace instead of add, and a crash mid-write invisible.
+    Migration(2, "shard ledger", (
+        """CREATE TABLE IF NOT EXISTS {db}.shard_ledger (
+            dataset String, vocabulary_version String, shard String, stage String,
+            state String, attempt_id String, samples UInt64, skipped UInt64,
+            skip_reason_names Array(String), skip_reason_counts Array(UInt64),
+            reason String, seq UInt64, updated_at_ms UInt64
+        ) ENGINE = ReplacingMergeTree(seq) ORDER BY (dataset, vocabulary_version, stage, shard)""",
+    )),
+    Migration(3, "text hits and per-shard counts", (
+        """CREATE TABLE IF NOT EXISTS {db}.text_hits (
+            dataset String, vocabulary_version String, shard String, attempt_id String,
+            sample_key String, concept_ids Array(UInt32)
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, shard, attempt_id, sample_key)""",
+        """CREATE TABLE IF NOT EXISTS {db}.shard_counts (
+            dataset String, vocabulary_version String, shard String, stage String, attempt_id String,
+            kind String, rule String, concept_id UInt32, count UInt64
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, kind, rule, concept_id, shard, attempt_id)""",
+    )),
+]
+

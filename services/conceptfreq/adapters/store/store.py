@@ -1,0 +1,223 @@
+"""The count store: one set of SQL over either backend (ClickHouse server or embedded chDB).
+
+Exactly-once effect comes from the ledger, not from the data tables: a stage first inserts its
+rows under a fresh attempt_id, then appends a ledger row that marks that attempt `done`. Readers
+only see rows whose (stage, shard, attempt_id) is the latest done attempt, so
+- a crash before the ledger row leaves invisible rows (garbage, never double counts);
+- writing a shard again replaces its rows, whatever changed in between.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from conceptfreq.adapters.store.migrations import MIGRATIONS
+from conceptfreq.core.counting import DONE, FAILED, KINDS, PENDING, TEXT, ShardResult
+from conceptfreq.core.vocabulary import Vocabulary, parse_json
+
+
+@dataclass
+class ShardState:
+    dataset: str
+    vocabulary_version: str
+    shard: str
+    stage: str
+    state: str
+    attempt_id: str
+    samples: int
+    skipped: int
+    skip_reasons: dict[str, int]
+    notes: dict[str, int]
+    reason: str
+    updated_at_ms: int
+
+
+@dataclass
+class DatasetSummary:
+    dataset: str
+    vocabulary_version: str
+    states: dict[str, int] = field(default_factory=dict)  # "stage:state" -> shards
+    samples: int = 0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class CountStore:
+    def __init__(self, backend):
+        self.backend = backend
+        self.db = backend.database
+
+    @property
+    def location(self) -> str:
+        return self.backend.location
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def _sql(self, template: str) -> str:
+        return template.replace("{db}", self.db)
+
+    def execute(self, template: str, **params) -> list[tuple]:
+        return self.backend.execute(self._sql(template), params)
+
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+        self.backend.insert(f"{self.db}.{table}", columns, rows)
+
+    # --- schema -------------------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations not yet applied; return their versions."""
+        self.backend.execute(f"CREATE DATABASE IF NOT EXISTS {self.db}")
+        self.execute("""CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
+            version UInt32, name String, applied_at_ms UInt64) ENGINE = ReplacingMergeTree() ORDER BY version""")
+        applied = {row[0] for row in self.execute("SELECT version FROM {db}.schema_migrations")}
+        done = []
+        for migration in MIGRATIONS:
+            if migration.version in applied:
+                continue
+            for statement in migration.statements:
+                self.execute(statement)
+            self.insert("schema_migrations", ["version", "name", "applied_at_ms"], [(migration.version, migration.name, _now_ms())])
+            done.append(migration.version)
+        return done
+
+    def schema_version(self) -> int:
+        (version,), = self.execute("SELECT max(version) FROM {db}.schema_migrations")
+        return int(version)
+
+    # --- vocabularies ---------------------------------------------------------------------------
+
+    def save_vocabulary(self, vocabulary: Vocabulary) -> str:
+        version = vocabulary.version
+        if not self.execute("SELECT count() FROM {db}.vocabularies WHERE version = %(v)s", v=version)[0][0]:
+            self.insert("concepts", ["vocabulary_version", "concept_id", "name", "aliases", "sources"],
+                        [(version, c.id, c.name, list(c.aliases), list(c.sources)) for c in vocabulary])
+            self.insert("vocabularies", ["version", "name", "body", "created_at_ms"],
+                        [(version, vocabulary.name, json.dumps(vocabulary.to_json(), ensure_ascii=False), _now_ms())])
+        return version
+
+    def load_vocabulary(self, version: str) -> Vocabulary | None:
+        rows = self.execute("SELECT body FROM {db}.vocabularies WHERE version = %(v)s LIMIT 1", v=version)
+        return parse_json(rows[0][0]) if rows else None
+
+    def vocabulary_versions(self, dataset: str) -> list[str]:
+        """Vocabulary versions with done shards for a dataset, most recently written first."""
+        rows = self.execute("""SELECT vocabulary_version, max(seq) AS last FROM {db}.shard_ledger
+            WHERE dataset = %(d)s AND state = 'done' GROUP BY vocabulary_version ORDER BY last DESC""", d=dataset)
+        return [r[0] for r in rows]
+
+    # --- ledger ---------------------------------------------------------------------------------
+
+    def record_state(self, dataset: str, vocabulary_version: str, shard: str, stage: str, state: str, *,
+                     attempt_id: str = "", samples: int = 0, skip_reasons: dict[str, int] | None = None,
+                     notes: dict[str, int] | None = None, reason: str = "") -> None:
+        skip_reasons = skip_reasons or {}
+        notes = notes or {}
+        self.insert("shard_ledger", _LEDGER_COLUMNS, [(
+            dataset, vocabulary_version, shard, stage, state, attempt_id, samples, sum(skip_reasons.values()),
+            list(skip_reasons) + [f"note:{n}" for n in notes], list(skip_reasons.values()) + list(notes.values()),
+            reason, time.time_ns(), _now_ms(),
+        )])
+
+    def announce(self, dataset: str, vocabulary_version: str, shards: Sequence[str], stages: Sequence[str] = (TEXT,)) -> int:
+        """Record shards as pending; shards the ledger already knows keep their state. Returns how many were new."""
+        known = {(s.stage, s.shard) for s in self.shard_states(dataset, vocabulary_version)}
+        now = time.time_ns()
+        rows = [(dataset, vocabulary_version, shard, stage, PENDING, "", 0, 0, [], [], "", now, now // 1_000_000)
+                for stage in stages for shard in shards if (stage, shard) not in known]
+        self.insert("shard_ledger", _LEDGER_COLUMNS, rows)
+        return len(rows)
+
+    def shard_states(self, dataset: str, vocabulary_version: str | None = None) -> list[ShardState]:
+        rows = self.execute("""SELECT vocabulary_version, shard, stage, argMax(state, seq), argMax(attempt_id, seq),
+                argMax(samples, seq), argMax(skipped, seq), argMax(skip_reason_names, seq),
+                argMax(skip_reason_counts, seq), argMax(reason, seq), max(updated_at_ms)
+            FROM {db}.shard_ledger
+            WHERE dataset = %(d)s AND (%(all)s = 1 OR vocabulary_version = %(v)s)
+            GROUP BY vocabulary_version, stage, shard ORDER BY vocabulary_version, stage, shard""",
+                            d=dataset, v=vocabulary_version or "", all=int(vocabulary_version is None))
+        states = []
+        for version, shard, stage, state, attempt, samples, skipped, names, counts, reason, updated in rows:
+            reasons = dict(zip(names, (int(c) for c in counts)))
+            notes = {k[5:]: v for k, v in reasons.items() if k.startswith("note:")}
+            skips = {k: v for k, v in reasons.items() if not k.startswith("note:")}
+            states.append(ShardState(dataset, version, shard, stage, state, attempt, int(samples), int(skipped),
+                                     skips, notes, reason, int(updated)))
+        return states
+
+    def datasets(self) -> list[DatasetSummary]:
+        rows = self.execute("""SELECT dataset, vocabulary_version, stage, state, count(), sum(samples) FROM (
+                SELECT dataset, vocabulary_version, stage, shard, argMax(state, seq) AS state, argMax(samples, seq) AS samples
+                FROM {db}.shard_ledger GROUP BY dataset, vocabulary_version, stage, shard)
+            GROUP BY dataset, vocabulary_version, stage, state ORDER BY dataset, vocabulary_version""")
+        summaries: dict[tuple[str, str], DatasetSummary] = {}
+        for dataset, version, stage, state, shards, samples in rows:
+            summary = summaries.setdefault((dataset, version), DatasetSummary(dataset, version))
+            summary.states[f"{stage}:{state}"] = int(shards)
+            if stage == TEXT and state == DONE:
+                summary.samples = int(samples)
+        return list(summaries.values())
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def write_shard(self, result: ShardResult) -> None:
+        """Make `result` the visible rows of its shard and stage. Safe to repeat; see module docstring."""
+        if result.stage == TEXT:
+            self.insert("text_hits", ["dataset", "vocabulary_version", "shard", "attempt_id", "sample_key", "concept_ids"],
+                        ((result.dataset, result.vocabulary_version, result.shard, result.attempt_id, key, concepts)
+                         for key, concepts in result.hits))
+        self.insert("shard_counts", ["dataset", "vocabulary_version", "shard", "stage", "attempt_id", "kind", "rule", "concept_id", "count"],
+                    ((result.dataset, result.vocabulary_version, result.shard, result.stage, result.attempt_id,
+                      result.stage, result.rule, concept, count)
+                     for concept, count in sorted(result.counts.items())))
+        self.record_state(result.dataset, result.vocabulary_version, result.shard, result.stage, DONE,
+                          attempt_id=result.attempt_id, samples=result.samples, skip_reasons=result.skipped, notes=result.notes)
+
+    def fail_shard(self, dataset: str, vocabulary_version: str, shard: str, stage: str, reason: str) -> None:
+        self.record_state(dataset, vocabulary_version, shard, stage, FAILED, reason=reason)
+
+    # --- queries --------------------------------------------------------------------------------
+
+    # The (stage, shard, attempt) triples whose rows are visible: the latest ledger row is `done`.
+    _VISIBLE = """(stage, shard, attempt_id) IN (
+        SELECT stage, shard, argMax(attempt_id, seq) FROM {db}.shard_ledger
+        WHERE dataset = %(d)s AND vocabulary_version = %(v)s
+        GROUP BY stage, shard HAVING argMax(state, seq) = 'done')"""
+
+    def frequencies(self, dataset: str, vocabulary_version: str, concept_ids: Sequence[int] | None = None) -> dict[int, dict[str, int]]:
+        """{concept id: {kind: samples}} over the done shards; concepts never hit are absent."""
+        only = "AND concept_id IN %(ids)s" if concept_ids else ""
+        rows = self.execute(f"""SELECT concept_id, kind, sum(count) FROM {{db}}.shard_counts
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s {only} AND {self._VISIBLE}
+            GROUP BY concept_id, kind""", d=dataset, v=vocabulary_version, ids=tuple(concept_ids or ()))
+        out: dict[int, dict[str, int]] = {}
+        for concept, kind, count in rows:
+            out.setdefault(int(concept), dict.fromkeys(KINDS, 0))[kind] = int(count)
+        return out
+
+    def samples_counted(self, dataset: str, vocabulary_version: str, stage: str = TEXT) -> int:
+        (total,), = self.execute("""SELECT sum(samples) FROM (
+            SELECT argMax(samples, seq) AS samples, argMax(state, seq) AS state FROM {db}.shard_ledger
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND stage = %(s)s GROUP BY shard) WHERE state = 'done'""",
+                                 d=dataset, v=vocabulary_version, s=stage)
+        return int(total or 0)
+
+    def text_hits(self, dataset: str, vocabulary_version: str, shard: str) -> dict[str, list[int]]:
+        """Visible per-sample text hits of one shard."""
+        rows = self.execute(f"""SELECT sample_key, concept_ids FROM {{db}}.text_hits
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s
+              AND ('text', shard, attempt_id) IN (
+                SELECT stage, shard, argMax(attempt_id, seq) FROM {{db}}.shard_ledger
+                WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s
+                GROUP BY stage, shard HAVING argMax(state, seq) = 'done')
+            ORDER BY sample_key""", d=dataset, v=vocabulary_version, s=shard)
+        return {key: [int(c) for c in concepts] for key, concepts in rows}
+
+
+_LEDGER_COLUMNS = ["dataset", "vocabulary_version", "shard", "stage", "state", "attempt_id", "samples", "skipped",
+                   "skip_reason_names", "skip_reason_counts", "reason", "seq", "updated_at_ms"]

@@ -1,0 +1,107 @@
+"""Turning one shard's samples into its text hits and per-concept counts (pure: no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol
+
+from conceptfreq.core.matching import Hits
+
+# Shard states in the ledger.
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+STATES = (PENDING, RUNNING, DONE, FAILED)
+
+# Count kinds; `matched` is text and image together for the same sample.
+TEXT, IMAGE, MATCHED = "text", "image", "matched"
+KINDS = (TEXT, IMAGE, MATCHED)
+
+# Longer "captions" are page dumps or base64 blobs, not alt-text; matching them would only add noise.
+MAX_CAPTION_BYTES = 64 * 1024
+
+
+class CaptionSample(Protocol):
+    key: str
+    caption: str | None
+    invalid_utf8: bool
+    problem: str | None
+
+
+class Matcher(Protocol):
+    name: str
+
+    def match(self, captions: list[str]) -> Hits: ...
+
+
+@dataclass
+class ShardResult:
+    """Everything one stage wrote for one shard. `attempt_id` names this write; the ledger points
+    at the visible attempt, so writing a shard again replaces the old rows instead of adding."""
+
+    dataset: str
+    vocabulary_version: str
+    shard: str
+    stage: str
+    samples: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)  # counted, yet the sample was used (e.g. invalid UTF-8)
+    hits: list[tuple[str, list[int]]] = field(default_factory=list)  # (sample key, concept ids), samples with hits only
+    counts: dict[int, int] = field(default_factory=dict)  # concept id -> samples that hit it
+    rule: str = ""  # matching method or tagging rule the hits were made under
+    attempt_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+def skip_reason(sample: CaptionSample) -> str | None:
+    if sample.problem:
+        return sample.problem
+    caption = sample.caption
+    if caption is None:
+        return "no_caption"
+    if not caption.strip():
+        return "empty_caption"
+    # A UTF-8 character is at most 4 bytes: only long strings need the exact (costly) byte count.
+    if len(caption) * 4 > MAX_CAPTION_BYTES and len(caption.encode("utf-8", "surrogatepass")) > MAX_CAPTION_BYTES:
+        return "caption_too_long"
+    return None
+
+
+def count_text(samples: Iterable[CaptionSample], matcher: Matcher, *, dataset: str, vocabulary_version: str,
+               shard: str, batch_size: int = 8192) -> ShardResult:
+    """Match every usable caption of a shard; count skipped samples by reason."""
+    result = ShardResult(dataset, vocabulary_version, shard, stage=TEXT, rule=matcher.name)
+    skipped: Counter[str] = Counter()
+    invalid_utf8 = 0
+    counts: Counter[int] = Counter()
+    keys: list[str] = []
+    captions: list[str] = []
+
+    def flush() -> None:
+        hits = matcher.match(captions)
+        result.hits.extend((keys[index], concepts) for index, concepts in hits.grouped())
+        counts.update(hits.counts())
+        keys.clear()
+        captions.clear()
+
+    for sample in samples:
+        result.samples += 1
+        reason = skip_reason(sample)
+        if reason:
+            skipped[reason] += 1
+            continue
+        invalid_utf8 += sample.invalid_utf8
+        keys.append(sample.key)
+        captions.append(sample.caption)
+        if len(captions) >= batch_size:
+            flush()
+    if captions:
+        flush()
+    result.skipped = dict(skipped)
+    result.counts = dict(counts)
+    if invalid_utf8:
+        result.notes["invalid_utf8"] = invalid_utf8
+    return result

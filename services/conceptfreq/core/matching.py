@@ -1,0 +1,177 @@
+"""Finding concepts in captions.
+
+Two methods, selected by name (see MATCHERS):
+- `phrase` (default, fast): a concept is found when one of its surface forms (name or alias,
+  singular or plural) occurs in the caption as a contiguous run of whole words.
+- `bag` (the paper's text search, kept for comparison): every word of the concept, lemmatized,
+  occurs anywhere in the lemmatized caption.
+
+Both count a concept at most once per caption, count nested concepts separately (`sports car`
+also counts `car`), and credit aliases to their concept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Sequence
+
+import numpy as np
+from ahocorasick_rs import BytesAhoCorasick, MatchKind
+
+from conceptfreq.core.inflection import surface_forms
+from conceptfreq.core.text import SEPARATOR, normalize_captions, words
+from conceptfreq.core.vocabulary import Vocabulary
+
+# Captions per normalized block: large enough to amortize the per-call cost of the C/Rust passes,
+# small enough that a block's normalized copies stay in cache-friendly megabytes.
+BLOCK = 8192
+
+
+@dataclass(frozen=True)
+class Hits:
+    """Which concepts each caption of a batch contains: parallel arrays, sorted and unique per
+    (caption, concept)."""
+
+    caption: np.ndarray  # int64 index into the batch
+    concept: np.ndarray  # int64 concept id
+    n_captions: int
+
+    @classmethod
+    def from_pairs(cls, caption: np.ndarray, concept: np.ndarray, n_captions: int, n_ids: int) -> "Hits":
+        if caption.size == 0:
+            return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), n_captions)
+        pair = np.unique(caption.astype(np.int64) * n_ids + concept.astype(np.int64))
+        return cls(pair // n_ids, pair % n_ids, n_captions)
+
+    def per_caption(self) -> list[list[int]]:
+        out: list[list[int]] = [[] for _ in range(self.n_captions)]
+        for caption, concept in zip(self.caption.tolist(), self.concept.tolist()):
+            out[caption].append(concept)
+        return out
+
+    def grouped(self) -> list[tuple[int, list[int]]]:
+        """(caption index, concept ids) for the captions that have hits, in caption order."""
+        if not self.caption.size:
+            return []
+        boundaries = np.flatnonzero(np.diff(self.caption)) + 1
+        firsts = self.caption[np.concatenate([[0], boundaries])].tolist()
+        return list(zip(firsts, (group.tolist() for group in np.split(self.concept, boundaries))))
+
+    def counts(self) -> dict[int, int]:
+        ids, counts = np.unique(self.concept, return_counts=True)
+        return dict(zip(ids.tolist(), counts.tolist()))
+
+
+class PhraseMatcher:
+    """Whole-word phrase search over precomputed surface forms, with one Aho-Corasick automaton.
+
+    Captions are normalized in blocks in which every word has one space on each side;
+    the automaton's keys are ` form ` with the same padding, so a substring hit is a whole-word
+    hit. Overlapping search reports nested concepts (`sports car`, `car`) together.
+    """
+
+    name = "phrase"
+
+    def __init__(self, vocabulary: Vocabulary):
+        key_concepts: dict[bytes, set[int]] = {}
+        for concept in vocabulary:
+            for name in concept.names:
+                for form in surface_forms(name):
+                    key_concepts.setdefault(f" {form} ".encode(), set()).add(concept.id)
+        if not key_concepts:
+            raise ValueError("no concept of the vocabulary has a searchable name")
+        keys = list(key_concepts)
+        self._automaton = BytesAhoCorasick(keys, matchkind=MatchKind.Standard)
+        # Compressed rows: a key shared by several concepts (a common alias) credits each of them.
+        concept_lists = [sorted(key_concepts[k]) for k in keys]
+        self._key_count = np.array([len(c) for c in concept_lists], np.int64)
+        self._key_start = np.concatenate([[0], np.cumsum(self._key_count)[:-1]]).astype(np.int64)
+        self._key_concepts = np.array([c for cs in concept_lists for c in cs], np.int64)
+        self._single = bool((self._key_count == 1).all())
+        self._n_ids = max(c.id for c in vocabulary) + 1
+        self.n_keys = len(keys)
+
+    def match(self, captions: Sequence[str]) -> Hits:
+        parts = [self._match_block(captions[i : i + BLOCK]) for i in range(0, len(captions), BLOCK)]
+        if not parts:
+            return Hits(np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
+        offsets = np.cumsum([0] + [min(BLOCK, len(captions) - i) for i in range(0, len(captions), BLOCK)])
+        caption = np.concatenate([p.caption + offsets[i] for i, p in enumerate(parts)])
+        concept = np.concatenate([p.concept for p in parts])
+        return Hits(caption, concept, len(captions))
+
+    def _match_block(self, captions: Sequence[str]) -> Hits:
+        padded = normalize_captions(captions)
+        found = self._automaton.find_matches_as_indexes(padded, overlapping=True)
+        if not found:
+            return Hits(np.zeros(0, np.int64), np.zeros(0, np.int64), len(captions))
+        matches = np.array(found, dtype=np.int64)
+        key, start = matches[:, 0], matches[:, 1]
+        line_breaks = np.flatnonzero(np.frombuffer(padded, dtype=np.uint8) == SEPARATOR[0])
+        caption = np.searchsorted(line_breaks, start)
+        if self._single:
+            concept = self._key_concepts[key]
+        else:
+            counts = self._key_count[key]
+            caption = np.repeat(caption, counts)
+            first = np.repeat(self._key_start[key] - np.cumsum(counts) + counts, counts)
+            concept = self._key_concepts[first + np.arange(counts.sum())]
+        return Hits.from_pairs(caption, concept, len(captions), self._n_ids)
+
+
+@lru_cache(maxsize=1)
+def lemma_table() -> dict[str, str]:
+    """spaCy's English lookup lemmatizer table (spacy-lookups-data), read without loading spaCy."""
+    path = resources.files("spacy_lookups_data").joinpath("data/en_lemma_lookup.json.gz")
+    with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+class BagMatcher:
+    """The paper's text search: all lemmas of the concept present anywhere in the caption."""
+
+    name = "bag"
+
+    def __init__(self, vocabulary: Vocabulary):
+        self._lemmas = lemma_table()
+        self._requirements: list[tuple[int, frozenset[str]]] = []
+        self._by_lemma: dict[str, list[int]] = {}
+        for concept in vocabulary:
+            for name in concept.names:
+                needed = frozenset(self._lemma(w) for w in words(name))
+                if needed:
+                    index = len(self._requirements)
+                    self._requirements.append((concept.id, needed))
+                    for lemma in needed:
+                        self._by_lemma.setdefault(lemma, []).append(index)
+        self._n_ids = max(c.id for c in vocabulary) + 1
+
+    def _lemma(self, word: str) -> str:
+        return self._lemmas.get(word, word)
+
+    def match(self, captions: Sequence[str]) -> Hits:
+        caption_ids, concept_ids = [], []
+        block = normalize_captions(captions).decode()
+        for index, line in enumerate(block.split(SEPARATOR.decode())):
+            lemmas = {self._lemma(w) for w in line.split()}
+            candidates = {r for lemma in lemmas for r in self._by_lemma.get(lemma, ())}
+            for r in candidates:
+                concept, needed = self._requirements[r]
+                if needed <= lemmas:
+                    caption_ids.append(index)
+                    concept_ids.append(concept)
+        return Hits.from_pairs(np.array(caption_ids, np.int64), np.array(concept_ids, np.int64), len(captions), self._n_ids)
+
+
+MATCHERS = {"phrase": PhraseMatcher, "bag": BagMatcher}
+
+
+def make_matcher(vocabulary: Vocabulary, method: str = "phrase"):
+    try:
+        return MATCHERS[method](vocabulary)
+    except KeyError:
+        raise ValueError(f"unknown matching method {method!r}: choose one of {', '.join(MATCHERS)}") from None

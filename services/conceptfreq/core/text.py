@@ -1,0 +1,76 @@
+"""Caption normalization shared by concepts and captions.
+
+Both sides go through the same steps, so a concept and a caption agree on what a word is:
+NFKC, lower case, and every run of non-word characters (punctuation, hyphens, apostrophes,
+curly quotes, underscores, whitespace) collapsed to one space. Matching then happens on
+space-delimited words, which is what makes whole-word matching a substring search.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Sequence
+
+import numpy as np
+
+# Caption separator inside a normalized block: a control byte that the ASCII table keeps, so
+# that it survives normalization and can be located with one vectorized scan.
+SEPARATOR = b"\x01"
+_SEPARATOR_STR = SEPARATOR.decode()
+
+# A run of anything that is not a letter or digit (underscore included).
+_NON_WORD = re.compile(r"(?:\W|_)+")
+
+
+def _ascii_table() -> bytes:
+    """bytes.translate table: lower-case ASCII letters, turn other ASCII non-word bytes into spaces,
+    keep the separator and every byte >= 0x80 (UTF-8 continuation of already-normalized text)."""
+    table = bytearray(range(256))
+    for code in range(128):
+        char = chr(code)
+        if char.isupper():
+            table[code] = ord(char.lower())
+        elif not char.isalnum() and bytes([code]) != SEPARATOR:
+            table[code] = ord(" ")
+    return bytes(table)
+
+
+_ASCII_TABLE = _ascii_table()
+
+
+def normalize_phrase(text: str) -> str:
+    """The general (slow) path for one string: NFKC, lower case, non-word runs to one space."""
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower())
+
+
+def phrase_key(text: str) -> str:
+    """The normalized word sequence of one phrase, without padding: `T-Shirt` -> `t shirt`."""
+    return normalize_phrase(text).strip()
+
+
+def words(text: str) -> list[str]:
+    return phrase_key(text).split()
+
+
+def normalize_captions(captions: Sequence[str]) -> bytes:
+    """Normalize a batch of captions into one UTF-8 buffer: ` w w \\x01 w w w \\x01 ... `.
+
+    Every word has exactly one space on each side and captions are divided by SEPARATOR. The
+    work is a handful of C passes over the whole batch (join, encode, translate, a numpy space
+    collapse) instead of several Python calls per caption; only captions with non-ASCII text take
+    the per-caption Unicode path, and that path yields output the ASCII passes leave unchanged.
+    """
+    captions = list(captions)
+    for index, caption in enumerate(captions):
+        if not caption.isascii():
+            captions[index] = normalize_phrase(caption)
+    data = (" " + f" {_SEPARATOR_STR} ".join(captions) + " ").encode()
+    if data.count(SEPARATOR) != max(len(captions) - 1, 0):  # a caption carries the separator byte itself
+        captions = [c.replace(_SEPARATOR_STR, " ") for c in captions]
+        data = (" " + f" {_SEPARATOR_STR} ".join(captions) + " ").encode()
+    data = np.frombuffer(data.translate(_ASCII_TABLE), dtype=np.uint8)
+    space = data == 0x20
+    keep = np.ones(data.size, dtype=bool)
+    keep[1:] = ~(space[1:] & space[:-1])
+    return data[keep].tobytes()
