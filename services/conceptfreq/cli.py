@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except UnavailableError as error:
         print(f"conceptfreq {args.command}: {error}", file=sys.stderr)
         return 3
+    except BrokenPipeError:  # `conceptfreq top | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -53,3 +53,12 @@ def surface_forms(phrase: str) -> set[str]:
         closed = "".join(words)
         forms |= {closed, *plural_forms(closed)}
     return forms
+
+
+def singular_keys(phrase: str) -> set[str]:
+    """Keys a plural phrase may be the plural of: `Great White Sharks` -> {`great white shark`}."""
+    words = phrase_key(phrase).split()
+    if not words:
+        return set()
+    singulars = {engine.singular_noun(words[-1]) for engine in _engines()}
+    return {" ".join([*words[:-1], s]) for s in singulars if s}

@@ -53,5 +53,19 @@ MIGRATIONS: list[Migration] = [
             kind String, rule String, concept_id UInt32, count UInt64
         ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, kind, rule, concept_id, shard, attempt_id)""",
     )),
+    # Reporting (100-199). Per-class zero-shot results, one row per (model, pretrained, prompts,
+    # eval_dataset, class_name): written by `import-paper` (source 'paper', accuracy only) and by the
+    # evaluator (source 'evaluator', with correct/total). `accuracy` is in percent (0-100), the
+    # paper's unit; `total` = 0 means the test-set size is unknown. `concept_id` is the class's concept
+    # in `vocabulary_version`, which is how results join the counts. Rewrites replace: readers take
+    # argMax(..., seq) per key (seq = time.time_ns() of the write, as in the ledger), so the latest
+    # write wins before and after merges.
+    Migration(100, "zero-shot results per class", (
+        """CREATE TABLE IF NOT EXISTS {db}.zero_shot_results (
+            model String, pretrained String, prompts String, eval_dataset String, class_name String,
+            vocabulary_version String, concept_id UInt32, correct UInt64, total UInt64, accuracy Float64,
+            source String, seq UInt64
+        ) ENGINE = ReplacingMergeTree(seq) ORDER BY (model, pretrained, prompts, eval_dataset, class_name)""",
+    )),
 ]
 

@@ -1,0 +1,105 @@
+"""gRPC plumbing shared by every service: health checking, reflection, and error mapping.
+
+Servicers stay small: they validate, delegate to core, and let `grpc_errors` turn the project's
+error types into status codes, so no client ever sees a bare traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from conceptfreq.adapters.metrics import MetricsInterceptor
+from conceptfreq.errors import NotFoundError, UnavailableError, UserError
+
+log = logging.getLogger(__name__)
+
+# Most specific first: NotFoundError is a UserError.
+_STATUS = [
+    (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (UserError, grpc.StatusCode.INVALID_ARGUMENT),
+    (UnavailableError, grpc.StatusCode.UNAVAILABLE),
+]
+
+
+def status_for(error: BaseException) -> grpc.StatusCode:
+    for kind, code in _STATUS:
+        if isinstance(error, kind):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def grpc_errors(method: Callable) -> Callable:
+    """Decorate a servicer method (unary or streaming) to abort with the error's status code."""
+
+    def abort(context, error: Exception):
+        code = status_for(error)
+        if code is grpc.StatusCode.INTERNAL:
+            log.exception("internal error in %s", method.__qualname__)
+            context.abort(code, f"internal error: {type(error).__name__}: {error}")
+        context.abort(code, str(error))
+
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def stream(self, request, context):
+            try:
+                yield from method(self, request, context)
+            except Exception as error:  # noqa: BLE001 - mapped to a status code
+                abort(context, error)
+        return stream
+
+    @functools.wraps(method)
+    def unary(self, request, context):
+        try:
+            return method(self, request, context)
+        except Exception as error:  # noqa: BLE001 - mapped to a status code
+            abort(context, error)
+    return unary
+
+
+@dataclass
+class Registration:
+    """One servicer: its generated `add_XServicer_to_server`, the instance, and the full service name."""
+
+    add: Callable[[Any, grpc.Server], None]
+    servicer: Any
+    name: str  # e.g. "conceptfreq.v1.FrequencyService"
+
+
+def serve(registrations: list[Registration], port: int, host: str = "0.0.0.0", max_workers: int = 8) -> tuple[grpc.Server, int]:
+    """Start a server with health checking and reflection on; returns (server, bound port)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=[MetricsInterceptor()])
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for registration in registrations:
+        registration.add(registration.servicer, server)
+        health_servicer.set(registration.name, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    names = [r.name for r in registrations] + [health.SERVICE_NAME, reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(names, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise UserError(f"cannot listen on {host}:{port}: the port is in use or the address is invalid")
+    server.start()
+    return server, bound
+
+
+def wait_for_termination(server: grpc.Server, grace: float = 10.0, on_stop: Callable[[], None] | None = None) -> None:
+    """Block until SIGTERM or SIGINT, then stop accepting calls and let in-flight ones finish."""
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    stopping.wait()
+    if on_stop:
+        on_stop()
+    server.stop(grace).wait()

@@ -1,0 +1,436 @@
+"""Shard readers: turn one shard of a pretraining dataset into a stream of caption samples.
+
+A shard is a webdataset `.tar`, a parquet file or a CC-3M style TSV, anywhere fsspec can open it
+(local paths, file://, memory://, s3://, gs://, https:// ... when the protocol's package is installed).
+
+Decisions other modules rely on:
+- **Keys** are stable inside a shard: the webdataset `__key__` (webdataset's rule: the key is the
+  member name up to the first dot of its basename, so `a.b.txt` is key `a`, extension `b.txt`),
+  a parquet key column, else the zero-based row / line index padded to 9 digits so that keys sort
+  in shard order.
+- **Captions** are decoded as UTF-8; undecodable bytes are replaced and the sample is flagged
+  `invalid_utf8` rather than dropped, because the rest of the caption is usually fine. Surrounding
+  whitespace is stripped (captions written with `echo` end in a newline).
+- **webdataset captions**: `KEY.txt` wins; otherwise `KEY.json` with the first of the fields
+  `caption`, `text`, `txt` (img2dataset writes `caption`; several hub datasets use `text`/`txt`).
+- **`problem`** describes the caption only: `no_caption`, `empty_caption` or `bad_json`. Such a
+  sample still carries its image, so an image-only consumer (the tagger) may use it.
+- Caption length is not judged here: a 64 KiB caption is read as is; limits are the matcher's policy.
+- **A missing parquet caption/key column is a ShardError**, not a UserError: one shard with an odd
+  schema must not stop a whole ingest; the message lists the shard's columns, so a mistyped column
+  name is obvious from the first failed shard.
+- **Errors**: anything that makes a shard unreadable (missing, empty, not a tar, truncated, corrupt
+  parquet) raises ShardError, possibly after some samples were yielded; callers must then discard
+  what they got. A dropped connection raises conceptfreq.errors.UnavailableError instead, since a
+  retry may succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Callable, Iterator
+
+import braceexpand
+import fsspec
+import fsspec.core
+from webdataset.tariterators import base_plus_ext, group_by_keys
+
+from conceptfreq.errors import UnavailableError, UserError
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    key: str
+    caption: str | None
+    image: bytes | None = None
+    invalid_utf8: bool = False
+    problem: str | None = None
+
+
+class ShardError(Exception):
+    """The shard cannot be read; the message names the shard and the reason, in one line.
+
+    `ShardError(url, reason)` keeps both parts (the status table stores the reason); a single
+    argument is taken as the whole message.
+    """
+
+    def __init__(self, url: str, reason: str | None = None):
+        self.url = url if reason is not None else None
+        self.reason = " ".join(str(url if reason is None else reason).split())
+        super().__init__(self.reason if reason is None else f"{url}: {self.reason}")
+
+    def __reduce__(self):
+        # Rebuild from both parts, so the error survives pickling between worker processes.
+        return type(self), ((self.url, self.reason) if self.url is not None else (self.reason,))
+
+
+class UnsupportedShardURL(UserError):
+    """The URL's scheme or the shard's format is not one we can read."""
+
+
+SHARD_FORMATS = ("tar", "parquet", "tsv")
+
+# Longest first, so `.tar.gz` is not mistaken for something ending in `.gz`.
+_EXTENSION_FORMATS = {
+    ".tar.gz": "tar", ".tgz": "tar", ".tar": "tar",
+    ".parquet": "parquet", ".pq": "parquet",
+    ".tsv": "tsv", ".txt": "tsv",
+}
+_SUPPORTED_EXTENSIONS = ".tar (webdataset), .parquet/.pq, .tsv/.txt"
+_FSSPEC_EXAMPLES = "file://, memory://, s3://, gs://, az://, https://, hf://"
+
+JSON_CAPTION_FIELDS = ("caption", "text", "txt")
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+PARQUET_IMAGE_COLUMNS = ("image", "jpg")
+_KEY_WIDTH = 9
+_PARQUET_BATCH_ROWS = 8192
+
+
+def _filesystem(url: str):
+    """fsspec's (filesystem, path) for url, with its import/protocol errors made actionable."""
+    protocol = fsspec.core.split_protocol(url)[0]
+    try:
+        return fsspec.core.url_to_fs(url)
+    except ImportError as exc:
+        raise UnsupportedShardURL(f"{url}: reading {protocol}:// needs a package that is not installed ({exc})") from None
+    except ValueError as exc:
+        if "Protocol not known" not in str(exc):
+            raise
+        raise UnsupportedShardURL(
+            f"{url}: unknown URL scheme {protocol!r}; use a local path or an fsspec URL "
+            f"({_FSSPEC_EXAMPLES}) with that protocol's package installed"
+        ) from None
+
+
+def _is_glob(url: str) -> bool:
+    protocol = fsspec.core.split_protocol(url)[0]
+    # In http(s) URLs `?` starts the query string, not a wildcard.
+    magic = r"[*\[]" if protocol in ("http", "https") else r"[*?\[]"
+    return re.search(magic, url) is not None
+
+
+def _glob(pattern: str) -> list[str]:
+    fs, path = _filesystem(pattern)
+    matches = sorted(name for name, info in fs.glob(path, detail=True).items() if info.get("type") == "file")
+    if not matches:
+        raise UserError(f"no shards match {pattern!r}")
+    protocol = fsspec.core.split_protocol(pattern)[0]
+    if protocol is not None:
+        return [fs.unstrip_protocol(match) for match in matches]
+    if not pattern.startswith("/"):
+        # fsspec answers with absolute paths; keep a relative pattern's answers relative, like braces.
+        return [os.path.relpath(match) for match in matches]
+    return matches
+
+
+def expand_shards(pattern: str) -> list[str]:
+    """Shard URLs of a brace pattern (`data/cc3m-{00000..00331}.tar`) and/or glob, in order.
+
+    Brace-expanded paths are returned whether or not they exist, so a missing shard ends as a failed
+    shard rather than silently vanishing; a glob that matches nothing is a UserError.
+    """
+    pattern = pattern.strip()
+    if not pattern:
+        raise UserError("the shard pattern is empty")
+    try:
+        candidates = list(braceexpand.braceexpand(pattern))
+    except braceexpand.UnbalancedBracesError:
+        raise UserError(f"unbalanced braces in shard pattern {pattern!r}") from None
+    urls: list[str] = []
+    checked_protocols: set[str | None] = set()
+    for candidate in candidates:
+        if _is_glob(candidate):
+            urls.extend(_glob(candidate))
+            continue
+        protocol = fsspec.core.split_protocol(candidate)[0]
+        if protocol not in checked_protocols:  # once per scheme: patterns expand to 100k+ shards
+            _filesystem(candidate)
+            checked_protocols.add(protocol)
+        urls.append(candidate)
+    return list(dict.fromkeys(urls))
+
+
+def detect_format(url: str, declared: str | None = None) -> str:
+    """"tar", "parquet" or "tsv": the declared format if given, else from the URL's extension."""
+    if declared:
+        if declared.lower() not in SHARD_FORMATS:
+            raise UnsupportedShardURL(f"unknown shard format {declared!r}; supported: {', '.join(SHARD_FORMATS)}")
+        return declared.lower()
+    protocol, path = fsspec.core.split_protocol(url)
+    if protocol in ("http", "https"):
+        path = path.split("?", 1)[0].split("#", 1)[0]
+    name = PurePosixPath(path).name.lower()
+    for extension, shard_format in _EXTENSION_FORMATS.items():
+        if name.endswith(extension):
+            return shard_format
+    raise UnsupportedShardURL(
+        f"{url}: cannot tell the shard format from its name; supported: {_SUPPORTED_EXTENSIONS}, "
+        f"or declare the format ({' | '.join(SHARD_FORMATS)})"
+    )
+
+
+def shard_size(url: str) -> int | None:
+    """The shard's size in bytes, or None when the filesystem cannot tell (or it is missing)."""
+    fs, path = _filesystem(url)
+    try:
+        info = fs.info(path)
+    except (OSError, ValueError):
+        return None
+    size = info.get("size")
+    return int(size) if size is not None and info.get("type", "file") == "file" else None
+
+
+@dataclass(frozen=True)
+class _ReadOptions:
+    caption_column: str
+    key_column: str | None
+    with_images: bool
+
+
+def read_shard(
+    url: str,
+    *,
+    format: str | None = None,
+    caption_column: str = "caption",
+    key_column: str | None = None,
+    with_images: bool = False,
+) -> Iterator[Sample]:
+    """Samples of one shard, in shard order. Raises ShardError, possibly after yielding samples.
+
+    The format and URL scheme are checked now, before iteration, so configuration mistakes surface
+    at the call site; the file itself is opened lazily on the first `next()`.
+    """
+    shard_format = detect_format(url, format)
+    _filesystem(url)
+    options = _ReadOptions(caption_column, key_column, with_images)
+    return _as_shard_errors(url, _READERS[shard_format](url, options))
+
+
+def _as_shard_errors(url: str, samples: Iterator[Sample]) -> Iterator[Sample]:
+    try:
+        yield from samples
+    except ShardError:
+        raise
+    except FileNotFoundError as exc:
+        raise ShardError(url, "missing: no such file") from exc
+    except IsADirectoryError as exc:
+        raise ShardError(url, "is a directory, not a shard") from exc
+    except PermissionError as exc:
+        raise ShardError(url, f"unreadable: permission denied ({exc})") from exc
+    except (ConnectionError, TimeoutError) as exc:
+        raise UnavailableError(f"{url}: connection failed while reading ({exc})") from exc
+    except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
+        # pyarrow's ArrowInvalid/ArrowIOError subclass ValueError/OSError, so corrupt parquet lands here.
+        raise ShardError(url, f"unreadable: {type(exc).__name__}: {exc}") from exc
+
+
+def _decode(raw: bytes) -> tuple[str, bool]:
+    try:
+        return raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="replace"), True
+
+
+def _caption_sample(key: str, caption: str, invalid_utf8: bool = False, image: bytes | None = None) -> Sample:
+    caption = caption.strip()
+    problem = None if caption else "empty_caption"
+    return Sample(key, caption, image, invalid_utf8, problem)
+
+
+def _index_key(index: int) -> str:
+    return f"{index:0{_KEY_WIDTH}d}"
+
+
+# --- webdataset tar -------------------------------------------------------------------------------
+
+
+class _TarTruncated(tarfile.ReadError):
+    pass
+
+
+class _StrictTarInfo(tarfile.TarInfo):
+    """tarfile quietly ends iteration when an archive stops without its end-of-archive block (cut
+    at or inside a member header) or meets a garbage header mid-archive; a cut shard would then look
+    complete and its counts would be silently short. Those cases become errors here."""
+
+    @classmethod
+    def fromtarfile(cls, tar):
+        try:
+            return super().fromtarfile(tar)
+        except tarfile.EOFHeaderError:
+            raise  # the zero block that properly ends an archive
+        except (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError, tarfile.InvalidHeaderError) as exc:
+            if tar.offset == 0:
+                raise  # nothing read yet: tarfile reports "empty file" / "invalid header" itself
+            if isinstance(exc, tarfile.EmptyHeaderError):
+                raise _TarTruncated("truncated: the archive ends without its end-of-archive block") from None
+            if isinstance(exc, tarfile.TruncatedHeaderError):
+                raise _TarTruncated("truncated inside a member header") from None
+            raise _TarTruncated(f"corrupt member header at byte {tar.offset} ({exc})") from None
+
+
+def _is_webdataset_meta(name: str) -> bool:
+    # webdataset skips `__*__` members (e.g. __index__); so do we.
+    return "/" not in name and name.startswith("__") and name.endswith("__")
+
+
+def _tar_members(url: str, stream, wanted: frozenset[str]) -> Iterator[dict]:
+    """Members as webdataset's group_by_keys expects them. Python's tarfile is used directly rather
+    than webdataset's tar_file_iterator because the truncation checks need a custom TarInfo.
+    Unwanted members (images when with_images=False) keep their place with data=None so that an
+    image-only sample still appears as a sample."""
+    try:
+        tar = tarfile.open(fileobj=stream, mode="r|*", tarinfo=_StrictTarInfo)
+    except tarfile.ReadError as exc:
+        reason = "empty file" if "empty" in str(exc) else f"not a tar archive ({exc})"
+        raise ShardError(url, reason) from exc
+    with tar:
+        for info in tar:
+            if not info.isreg() or _is_webdataset_meta(info.name):
+                continue
+            key, extension = base_plus_ext(info.name)
+            if key is None:
+                continue
+            data = tar.extractfile(info).read() if extension.lower() in wanted else None
+            # Streaming over millions of members: do not let tarfile keep every TarInfo.
+            tar.members = []
+            yield {"fname": info.name, "data": data, "__url__": url}
+
+
+def _json_caption(raw: bytes) -> tuple[str | None, bool, str | None]:
+    """(caption, invalid_utf8, problem) from a webdataset KEY.json member."""
+    text, invalid_utf8 = _decode(raw)
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None, invalid_utf8, "bad_json"
+    if not isinstance(document, dict):
+        return None, invalid_utf8, "bad_json"
+    value = next((document[field] for field in JSON_CAPTION_FIELDS if field in document), None)
+    if value is None:
+        return None, invalid_utf8, "no_caption"
+    if not isinstance(value, str):
+        return None, invalid_utf8, "bad_json"
+    return value, invalid_utf8, None
+
+
+def _tar_sample(group: dict, with_images: bool) -> Sample:
+    key = group["__key__"]
+    image = None
+    if with_images:
+        image = next((group[ext] for ext in IMAGE_EXTENSIONS if group.get(ext) is not None), None)
+    if group.get("txt") is not None:
+        caption, invalid_utf8 = _decode(group["txt"])
+        return _caption_sample(key, caption, invalid_utf8, image)
+    if group.get("json") is not None:
+        caption, invalid_utf8, problem = _json_caption(group["json"])
+        if problem is None:
+            return _caption_sample(key, caption, invalid_utf8, image)
+        return Sample(key, None, image, invalid_utf8, problem)
+    return Sample(key, None, image, problem="no_caption")
+
+
+def _read_tar(url: str, options: _ReadOptions) -> Iterator[Sample]:
+    wanted = frozenset(("txt", "json") + (IMAGE_EXTENSIONS if options.with_images else ()))
+    with fsspec.open(url, "rb") as stream:
+        try:
+            for group in group_by_keys(_tar_members(url, stream, wanted)):
+                yield _tar_sample(group, options.with_images)
+        except _TarTruncated as exc:
+            raise ShardError(url, str(exc)) from exc
+        except ValueError as exc:
+            # group_by_keys rejects a key that repeats an extension (two `a.txt`); it appends
+            # debugging values to args, so only the first is worth showing.
+            raise ShardError(url, f"corrupt webdataset tar: {exc.args[0] if exc.args else exc}") from exc
+        except tarfile.ReadError as exc:
+            # tarfile's own wording for a cut inside a member's data is "unexpected end of data".
+            raise ShardError(url, f"truncated or corrupt tar ({exc.args[0] if exc.args else exc})") from exc
+
+
+# --- parquet --------------------------------------------------------------------------------------
+
+
+def _is_text_type(arrow_type) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    checks = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+    return any(check(arrow_type) for check in checks)
+
+
+def _parquet_value_caption(key: str, value, image: bytes | None) -> Sample:
+    if value is None:
+        return Sample(key, None, image, problem="no_caption")
+    if isinstance(value, bytes):
+        return _caption_sample(key, *_decode(value), image=image)
+    return _caption_sample(key, value, image=image)
+
+
+def _parquet_image(value) -> bytes | None:
+    # Hugging Face datasets store images as struct<bytes: binary, path: string>.
+    if isinstance(value, dict):
+        value = value.get("bytes")
+    return value if isinstance(value, bytes) else None
+
+
+def _read_parquet(url: str, options: _ReadOptions) -> Iterator[Sample]:
+    # Imported here: pyarrow is heavy, and tar/TSV-only workers never need it.
+    import pyarrow.parquet as pq
+
+    with fsspec.open(url, "rb") as stream:
+        try:
+            parquet = pq.ParquetFile(stream)
+        except (ValueError, OSError) as exc:
+            raise ShardError(url, f"not a parquet file, or truncated ({exc})") from exc
+        schema = parquet.schema_arrow
+        available = ", ".join(schema.names)
+        for role, column in (("caption", options.caption_column), ("key", options.key_column)):
+            if column is not None and column not in schema.names:
+                raise ShardError(url, f"no {role} column {column!r}; the shard's columns are: {available}")
+        caption_type = schema.field(options.caption_column).type
+        if not _is_text_type(caption_type):
+            raise ShardError(url, f"caption column {options.caption_column!r} holds {caption_type}, not text")
+        image_column = None
+        if options.with_images:
+            image_column = next((name for name in PARQUET_IMAGE_COLUMNS if name in schema.names), None)
+        columns = list(dict.fromkeys(c for c in (options.caption_column, options.key_column, image_column) if c))
+
+        row = 0
+        for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns):
+            values = batch.to_pydict()
+            captions = values[options.caption_column]
+            keys = values[options.key_column] if options.key_column else [None] * len(captions)
+            images = values[image_column] if image_column else [None] * len(captions)
+            for caption, key, image in zip(captions, keys, images):
+                # A null key falls back to the row index so that every sample still has a key.
+                sample_key = str(key) if key is not None else _index_key(row)
+                yield _parquet_value_caption(sample_key, caption, _parquet_image(image))
+                row += 1
+
+
+# --- TSV (CC-3M layout: caption<TAB>url, no header) -----------------------------------------------
+
+
+def _read_tsv(url: str, options: _ReadOptions) -> Iterator[Sample]:
+    with fsspec.open(url, "rb") as stream:
+        line_number = -1
+        for line_number, line in enumerate(stream):
+            caption = line.rstrip(b"\r\n").split(b"\t", 1)[0]
+            yield _caption_sample(_index_key(line_number), *_decode(caption))
+        if line_number < 0:
+            # A zero-byte shard is almost always a failed download, not an empty dataset part.
+            raise ShardError(url, "empty file")
+
+
+_READERS: dict[str, Callable[[str, _ReadOptions], Iterator[Sample]]] = {
+    "tar": _read_tar,
+    "parquet": _read_parquet,
+    "tsv": _read_tsv,
+}

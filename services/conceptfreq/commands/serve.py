@@ -1,0 +1,31 @@
+"""`conceptfreq serve SERVICE`: run one of the long-lived services (also `python -m conceptfreq.SERVICE`)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Each module exposes add_arguments(parser) and run(args); flags all have CONCEPTFREQ_* env fallbacks.
+SERVICES = {
+    "query": "conceptfreq.query.main",
+}
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("serve", help="run a service: " + ", ".join(SERVICES))
+    services = parser.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    for name, module_name in SERVICES.items():
+        module = importlib.import_module(module_name)
+        sub = services.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
+        module.add_arguments(sub)
+        sub.set_defaults(func=module.run)
+
+
+def main_for(name: str) -> None:
+    """Entry point of `python -m conceptfreq.NAME`."""
+    from conceptfreq.cli import main
+
+    logging.basicConfig(level=logging.INFO)
+    sys.exit(main(["serve", name, *sys.argv[1:]]))

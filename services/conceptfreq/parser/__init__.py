@@ -1,0 +1,1 @@
+"""The text stage: caption parsing, run locally (`conceptfreq count`) or as the parser service."""

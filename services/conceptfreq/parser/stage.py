@@ -1,0 +1,23 @@
+"""Parse one shard: read its captions and find the vocabulary's concepts in them.
+
+The same class runs inside `conceptfreq count` worker processes and inside the parser service, so
+a local run and the Kafka pipeline produce identical rows."""
+
+from __future__ import annotations
+
+from conceptfreq.adapters.shards import read_shard
+from conceptfreq.core.counting import ShardResult, count_text
+from conceptfreq.core.matching import make_matcher
+from conceptfreq.core.vocabulary import Vocabulary
+
+
+class ParseShard:
+    def __init__(self, vocabulary: Vocabulary, method: str = "phrase", caption_column: str = "caption"):
+        self.vocabulary = vocabulary
+        self.matcher = make_matcher(vocabulary, method)
+        self.caption_column = caption_column
+
+    def run(self, dataset: str, shard_url: str, format: str | None = None) -> ShardResult:
+        """Raises adapters.shards.ShardError when the shard cannot be read; partial results are dropped."""
+        samples = read_shard(shard_url, format=format or None, caption_column=self.caption_column)
+        return count_text(samples, self.matcher, dataset=dataset, vocabulary_version=self.vocabulary.version, shard=shard_url)

@@ -1,0 +1,1 @@
+"""Frequency queries: the FrequencyService and the `query` / `top` commands share this package."""
