@@ -63,7 +63,7 @@ def _parse(task: tuple[str, str]) -> tuple[str, ShardResult | None, str]:
     try:
         return shard, _stage.run(dataset, shard), ""
     except (ShardError, UnavailableError) as error:  # unavailable: a later `count --skip-done` retries it
-        return shard, None, str(error)
+        return shard, None, getattr(error, "reason", None) or str(error)
     except Exception as error:  # noqa: BLE001 - one bad shard must not end the run; the reason is kept
         log.exception("unexpected error parsing %s", shard)
         return shard, None, f"internal error: {type(error).__name__}: {error}"

@@ -19,6 +19,9 @@ SHARD_SECONDS = Histogram("conceptfreq_shard_seconds", "time to process one shar
 IN_FLIGHT = Gauge("conceptfreq_shards_in_flight", "shards being processed now", ["stage"])
 CONSUMER_LAG = Gauge("conceptfreq_consumer_lag", "messages behind the partition high-watermark", ["group", "topic"])
 RETRIES = Counter("conceptfreq_retries_total", "transient failures retried", ["stage", "target"])
+DEAD_LETTERS = Counter("conceptfreq_dead_letters_total", "messages sent to the dead-letter topic", ["group", "error_type"])
+SHARD_END_TO_END = Histogram("conceptfreq_shard_end_to_end_seconds", "from a shard's announcement (ingest) to its counting",
+                             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600))
 
 
 def start_metrics(port: int) -> None:

@@ -21,7 +21,7 @@ SHARD_STATE_DONE: ShardState
 SHARD_STATE_FAILED: ShardState
 
 class ShardEvent(_message.Message):
-    __slots__ = ("dataset", "shard_url", "vocabulary_version", "format", "size_bytes", "checksum", "announced_at_ms", "caption_column", "stages")
+    __slots__ = ("dataset", "shard_url", "vocabulary_version", "format", "size_bytes", "checksum", "announced_at_ms", "caption_column", "stages", "force")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     SHARD_URL_FIELD_NUMBER: _ClassVar[int]
     VOCABULARY_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class ShardEvent(_message.Message):
     ANNOUNCED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     CAPTION_COLUMN_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     shard_url: str
     vocabulary_version: str
@@ -40,7 +41,8 @@ class ShardEvent(_message.Message):
     announced_at_ms: int
     caption_column: str
     stages: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, dataset: _Optional[str] = ..., shard_url: _Optional[str] = ..., vocabulary_version: _Optional[str] = ..., format: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum: _Optional[str] = ..., announced_at_ms: _Optional[int] = ..., caption_column: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ...) -> None: ...
+    force: bool
+    def __init__(self, dataset: _Optional[str] = ..., shard_url: _Optional[str] = ..., vocabulary_version: _Optional[str] = ..., format: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum: _Optional[str] = ..., announced_at_ms: _Optional[int] = ..., caption_column: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ..., force: bool = ...) -> None: ...
 
 class ShardStatus(_message.Message):
     __slots__ = ("dataset", "vocabulary_version", "shard_url", "stage", "state", "samples", "skipped", "skip_reasons", "reason", "updated_at_ms", "attempt_id")
@@ -76,7 +78,7 @@ class ShardStatus(_message.Message):
     def __init__(self, dataset: _Optional[str] = ..., vocabulary_version: _Optional[str] = ..., shard_url: _Optional[str] = ..., stage: _Optional[str] = ..., state: _Optional[_Union[ShardState, str]] = ..., samples: _Optional[int] = ..., skipped: _Optional[int] = ..., skip_reasons: _Optional[_Mapping[str, int]] = ..., reason: _Optional[str] = ..., updated_at_ms: _Optional[int] = ..., attempt_id: _Optional[str] = ...) -> None: ...
 
 class StageResult(_message.Message):
-    __slots__ = ("dataset", "vocabulary_version", "shard_url", "stage", "attempt_id", "samples", "skipped", "skip_reasons", "samples_with_hits", "duration_ms", "rule")
+    __slots__ = ("dataset", "vocabulary_version", "shard_url", "stage", "attempt_id", "samples", "skipped", "skip_reasons", "samples_with_hits", "duration_ms", "rule", "state", "reason", "announced_at_ms")
     class SkipReasonsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +97,9 @@ class StageResult(_message.Message):
     SAMPLES_WITH_HITS_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ANNOUNCED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     vocabulary_version: str
     shard_url: str
@@ -106,7 +111,10 @@ class StageResult(_message.Message):
     samples_with_hits: int
     duration_ms: int
     rule: str
-    def __init__(self, dataset: _Optional[str] = ..., vocabulary_version: _Optional[str] = ..., shard_url: _Optional[str] = ..., stage: _Optional[str] = ..., attempt_id: _Optional[str] = ..., samples: _Optional[int] = ..., skipped: _Optional[int] = ..., skip_reasons: _Optional[_Mapping[str, int]] = ..., samples_with_hits: _Optional[int] = ..., duration_ms: _Optional[int] = ..., rule: _Optional[str] = ...) -> None: ...
+    state: ShardState
+    reason: str
+    announced_at_ms: int
+    def __init__(self, dataset: _Optional[str] = ..., vocabulary_version: _Optional[str] = ..., shard_url: _Optional[str] = ..., stage: _Optional[str] = ..., attempt_id: _Optional[str] = ..., samples: _Optional[int] = ..., skipped: _Optional[int] = ..., skip_reasons: _Optional[_Mapping[str, int]] = ..., samples_with_hits: _Optional[int] = ..., duration_ms: _Optional[int] = ..., rule: _Optional[str] = ..., state: _Optional[_Union[ShardState, str]] = ..., reason: _Optional[str] = ..., announced_at_ms: _Optional[int] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("original", "source_topic", "consumer_group", "error", "error_type", "failed_at_ms", "dataset", "shard_url")

@@ -56,7 +56,7 @@ class TopConceptsRequest(_message.Message):
     rarest: bool
     kind: str
     vocabulary_version: str
-    def __init__(self, dataset: _Optional[str] = ..., k: _Optional[int] = ..., rarest: _Optional[bool] = ..., kind: _Optional[str] = ..., vocabulary_version: _Optional[str] = ...) -> None: ...
+    def __init__(self, dataset: _Optional[str] = ..., k: _Optional[int] = ..., rarest: bool = ..., kind: _Optional[str] = ..., vocabulary_version: _Optional[str] = ...) -> None: ...
 
 class TopConceptsResponse(_message.Message):
     __slots__ = ("dataset", "vocabulary_version", "frequencies")

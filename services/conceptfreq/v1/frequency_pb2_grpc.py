@@ -5,7 +5,7 @@ import warnings
 
 from conceptfreq.v1 import frequency_pb2 as conceptfreq_dot_v1_dot_frequency__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.76.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class FrequencyServiceStub:
+class FrequencyServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -51,7 +51,7 @@ class FrequencyServiceStub:
                 _registered_method=True)
 
 
-class FrequencyServiceServicer:
+class FrequencyServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def GetFrequencies(self, request, context):
@@ -98,7 +98,7 @@ def add_FrequencyServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class FrequencyService:
+class FrequencyService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

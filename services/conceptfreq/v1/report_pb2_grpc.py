@@ -5,7 +5,7 @@ import warnings
 
 from conceptfreq.v1 import report_pb2 as conceptfreq_dot_v1_dot_report__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.76.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class ReportServiceStub:
+class ReportServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -39,12 +39,56 @@ class ReportServiceStub:
                 request_serializer=conceptfreq_dot_v1_dot_report__pb2.FitTrendRequest.SerializeToString,
                 response_deserializer=conceptfreq_dot_v1_dot_report__pb2.FitTrendResponse.FromString,
                 _registered_method=True)
+        self.Predict = channel.unary_unary(
+                '/conceptfreq.v1.ReportService/Predict',
+                request_serializer=conceptfreq_dot_v1_dot_report__pb2.PredictRequest.SerializeToString,
+                response_deserializer=conceptfreq_dot_v1_dot_report__pb2.PredictResponse.FromString,
+                _registered_method=True)
+        self.DataBudget = channel.unary_unary(
+                '/conceptfreq.v1.ReportService/DataBudget',
+                request_serializer=conceptfreq_dot_v1_dot_report__pb2.DataBudgetRequest.SerializeToString,
+                response_deserializer=conceptfreq_dot_v1_dot_report__pb2.DataBudgetResponse.FromString,
+                _registered_method=True)
+        self.LongTail = channel.unary_unary(
+                '/conceptfreq.v1.ReportService/LongTail',
+                request_serializer=conceptfreq_dot_v1_dot_report__pb2.LongTailRequest.SerializeToString,
+                response_deserializer=conceptfreq_dot_v1_dot_report__pb2.LongTailResponse.FromString,
+                _registered_method=True)
+        self.RenderReport = channel.unary_unary(
+                '/conceptfreq.v1.ReportService/RenderReport',
+                request_serializer=conceptfreq_dot_v1_dot_report__pb2.RenderReportRequest.SerializeToString,
+                response_deserializer=conceptfreq_dot_v1_dot_report__pb2.RenderReportResponse.FromString,
+                _registered_method=True)
 
 
-class ReportServiceServicer:
+class ReportServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def FitTrend(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Predict(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DataBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LongTail(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenderReport(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -58,6 +102,26 @@ def add_ReportServiceServicer_to_server(servicer, server):
                     request_deserializer=conceptfreq_dot_v1_dot_report__pb2.FitTrendRequest.FromString,
                     response_serializer=conceptfreq_dot_v1_dot_report__pb2.FitTrendResponse.SerializeToString,
             ),
+            'Predict': grpc.unary_unary_rpc_method_handler(
+                    servicer.Predict,
+                    request_deserializer=conceptfreq_dot_v1_dot_report__pb2.PredictRequest.FromString,
+                    response_serializer=conceptfreq_dot_v1_dot_report__pb2.PredictResponse.SerializeToString,
+            ),
+            'DataBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.DataBudget,
+                    request_deserializer=conceptfreq_dot_v1_dot_report__pb2.DataBudgetRequest.FromString,
+                    response_serializer=conceptfreq_dot_v1_dot_report__pb2.DataBudgetResponse.SerializeToString,
+            ),
+            'LongTail': grpc.unary_unary_rpc_method_handler(
+                    servicer.LongTail,
+                    request_deserializer=conceptfreq_dot_v1_dot_report__pb2.LongTailRequest.FromString,
+                    response_serializer=conceptfreq_dot_v1_dot_report__pb2.LongTailResponse.SerializeToString,
+            ),
+            'RenderReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenderReport,
+                    request_deserializer=conceptfreq_dot_v1_dot_report__pb2.RenderReportRequest.FromString,
+                    response_serializer=conceptfreq_dot_v1_dot_report__pb2.RenderReportResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'conceptfreq.v1.ReportService', rpc_method_handlers)
@@ -66,7 +130,7 @@ def add_ReportServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class ReportService:
+class ReportService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
@@ -86,6 +150,114 @@ class ReportService:
             '/conceptfreq.v1.ReportService/FitTrend',
             conceptfreq_dot_v1_dot_report__pb2.FitTrendRequest.SerializeToString,
             conceptfreq_dot_v1_dot_report__pb2.FitTrendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Predict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conceptfreq.v1.ReportService/Predict',
+            conceptfreq_dot_v1_dot_report__pb2.PredictRequest.SerializeToString,
+            conceptfreq_dot_v1_dot_report__pb2.PredictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DataBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conceptfreq.v1.ReportService/DataBudget',
+            conceptfreq_dot_v1_dot_report__pb2.DataBudgetRequest.SerializeToString,
+            conceptfreq_dot_v1_dot_report__pb2.DataBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LongTail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conceptfreq.v1.ReportService/LongTail',
+            conceptfreq_dot_v1_dot_report__pb2.LongTailRequest.SerializeToString,
+            conceptfreq_dot_v1_dot_report__pb2.LongTailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenderReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conceptfreq.v1.ReportService/RenderReport',
+            conceptfreq_dot_v1_dot_report__pb2.RenderReportRequest.SerializeToString,
+            conceptfreq_dot_v1_dot_report__pb2.RenderReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

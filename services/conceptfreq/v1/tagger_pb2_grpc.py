@@ -5,7 +5,7 @@ import warnings
 
 from conceptfreq.v1 import tagger_pb2 as conceptfreq_dot_v1_dot_tagger__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.76.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class TaggerServiceStub:
+class TaggerServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -41,7 +41,7 @@ class TaggerServiceStub:
                 _registered_method=True)
 
 
-class TaggerServiceServicer:
+class TaggerServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def TagImages(self, request, context):
@@ -66,7 +66,7 @@ def add_TaggerServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class TaggerService:
+class TaggerService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
