@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from conceptfreq.adapters.bus import DEFAULT_BUS_URL, Topics
 from conceptfreq.adapters.store import default_store_url
 
 
@@ -39,3 +40,23 @@ def add_server(parser: argparse.ArgumentParser, default_port: int) -> None:
                         help=f"gRPC port (env CONCEPTFREQ_GRPC_PORT; default {default_port})")
     parser.add_argument("--metrics-port", type=int, default=int(env("METRICS_PORT", "9100")),
                         help="Prometheus /metrics port, 0 to disable (env CONCEPTFREQ_METRICS_PORT; default 9100)")
+
+
+def add_bus(parser: argparse.ArgumentParser) -> None:
+    defaults = Topics()
+    parser.add_argument("--bus", default=env("BUS", DEFAULT_BUS_URL), metavar="URL",
+                        help="event bus: kafka://host:9092[,host:9092][?session_timeout_ms=...] or inproc:// "
+                             f"(env CONCEPTFREQ_BUS; default {DEFAULT_BUS_URL}, in-process)")
+    parser.add_argument("--topic-shards", default=env("TOPIC_SHARDS", defaults.shards), metavar="NAME",
+                        help=f"topic of ShardEvents (env CONCEPTFREQ_TOPIC_SHARDS; default {defaults.shards})")
+    parser.add_argument("--topic-results", default=env("TOPIC_RESULTS", defaults.results), metavar="NAME",
+                        help=f"topic of StageResults (env CONCEPTFREQ_TOPIC_RESULTS; default {defaults.results})")
+    parser.add_argument("--topic-dead-letter", default=env("TOPIC_DEAD_LETTER", defaults.dead_letter), metavar="NAME",
+                        help=f"topic of DeadLetters (env CONCEPTFREQ_TOPIC_DEAD_LETTER; default {defaults.dead_letter})")
+    parser.add_argument("--partitions", type=int, default=int(env("PARTITIONS", str(defaults.partitions))), metavar="N",
+                        help="partitions of topics this command creates; caps the consumers sharing a topic "
+                             f"(env CONCEPTFREQ_PARTITIONS; default {defaults.partitions})")
+
+
+def topics(args: argparse.Namespace) -> Topics:
+    return Topics(args.topic_shards, args.topic_results, args.topic_dead_letter, args.partitions)

@@ -10,6 +10,8 @@ import sys
 # Each module exposes add_arguments(parser) and run(args); flags all have CONCEPTFREQ_* env fallbacks.
 SERVICES = {
     "query": "conceptfreq.query.main",
+    "parser": "conceptfreq.parser.main",
+    "counter": "conceptfreq.counter.main",
 }
 
 

@@ -53,6 +53,28 @@ MIGRATIONS: list[Migration] = [
             kind String, rule String, concept_id UInt32, count UInt64
         ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, kind, rule, concept_id, shard, attempt_id)""",
     )),
+    # Pipeline (10-29). Each announced ShardEvent (base64 protobuf), so `retry` republishes exactly
+    # what ingest sent (format, caption column, stages) without the shard pattern.
+    Migration(10, "announced shard events", (
+        """CREATE TABLE IF NOT EXISTS {db}.shard_events (
+            dataset String, vocabulary_version String, shard String, event String, seq UInt64
+        ) ENGINE = ReplacingMergeTree(seq) ORDER BY (dataset, vocabulary_version, shard)""",
+    )),
+    # Per-concept totals that the counter maintains. A total is never incremented: each refresh
+    # aggregates the visible shard_counts (the ledger's done attempts) into rows under a new
+    # `snapshot`, then appends the snapshot to totals_snapshots; readers take the latest snapshot.
+    # So totals inherit the ledger's exactly-once effect whatever is redelivered or replayed, a
+    # crash mid-refresh leaves only an invisible snapshot, and a concept whose count fell to zero
+    # (a shard rewritten) cannot linger. Superseded snapshots are deleted now and then.
+    Migration(11, "concept totals", (
+        """CREATE TABLE IF NOT EXISTS {db}.concept_totals (
+            dataset String, vocabulary_version String, snapshot String, kind String, concept_id UInt32, count UInt64
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, snapshot, kind, concept_id)""",
+        """CREATE TABLE IF NOT EXISTS {db}.totals_snapshots (
+            dataset String, vocabulary_version String, snapshot String, seq UInt64,
+            shards UInt64, samples UInt64, computed_at_ms UInt64
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, seq)""",
+    )),
     # Reporting (100-199). Per-class zero-shot results, one row per (model, pretrained, prompts,
     # eval_dataset, class_name): written by `import-paper` (source 'paper', accuracy only) and by the
     # evaluator (source 'evaluator', with correct/total). `accuracy` is in percent (0-100), the

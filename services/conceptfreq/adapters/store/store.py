@@ -9,8 +9,10 @@ only see rows whose (stage, shard, attempt_id) is the latest done attempt, so
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -218,6 +220,91 @@ class CountStore:
             ORDER BY sample_key""", d=dataset, v=vocabulary_version, s=shard)
         return {key: [int(c) for c in concepts] for key, concepts in rows}
 
+
+    # --- pipeline: announced events, per-shard stage attempts, concept totals (the counter) -------
+
+    def record_events(self, dataset: str, vocabulary_version: str, events: Sequence[tuple[str, bytes]]) -> None:
+        """Keep the serialized ShardEvent of each (shard, event) pair; the latest per shard wins."""
+        now = time.time_ns()
+        self.insert("shard_events", ["dataset", "vocabulary_version", "shard", "event", "seq"],
+                    [(dataset, vocabulary_version, shard, base64.b64encode(event).decode(), now) for shard, event in events])
+
+    def announced_events(self, dataset: str, vocabulary_version: str) -> dict[str, bytes]:
+        """{shard: serialized ShardEvent} as last announced."""
+        rows = self.execute("""SELECT shard, argMax(event, seq) FROM {db}.shard_events
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s GROUP BY shard""", d=dataset, v=vocabulary_version)
+        return {shard: base64.b64decode(event) for shard, event in rows}
+
+    def stage_attempts(self, dataset: str, vocabulary_version: str, shards: Sequence[str]) -> dict[str, dict[str, tuple[str, str, int]]]:
+        """{shard: {stage: (state, attempt_id, samples)}}, the ledger's latest row per stage of these shards only."""
+        if not shards:
+            return {}
+        rows = self.execute("""SELECT shard, stage, argMax(state, seq), argMax(attempt_id, seq), argMax(samples, seq)
+            FROM {db}.shard_ledger WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard IN %(s)s
+            GROUP BY shard, stage""", d=dataset, v=vocabulary_version, s=tuple(shards))
+        out: dict[str, dict[str, tuple[str, str, int]]] = {}
+        for shard, stage, state, attempt, samples in rows:
+            out.setdefault(shard, {})[stage] = (state, attempt, int(samples))
+        return out
+
+    def record_done(self, dataset: str, vocabulary_version: str, stage: str, shards: Sequence[tuple[str, str, int]]) -> None:
+        """Mark many shards' `stage` done in one insert: (shard, attempt_id, samples) each."""
+        now = time.time_ns()
+        self.insert("shard_ledger", _LEDGER_COLUMNS, [(dataset, vocabulary_version, shard, stage, DONE, attempt, samples, 0, [], [], "",
+                                                      now, now // 1_000_000) for shard, attempt, samples in shards])
+
+    def refresh_totals(self, dataset: str, vocabulary_version: str) -> str:
+        """Recompute the per-concept totals from the visible shard counts under a new snapshot,
+        then make it the latest (see migration 11); returns the snapshot id."""
+        snapshot = uuid.uuid4().hex
+        # Taken before reading, so that of two concurrent refreshes the one that read later wins.
+        seq = time.time_ns()
+        (shards, samples), = self.execute("""SELECT count(), sum(samples) FROM (
+            SELECT argMax(samples, seq) AS samples, argMax(state, seq) AS state FROM {db}.shard_ledger
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND stage = %(s)s GROUP BY shard) WHERE state = 'done'""",
+                                          d=dataset, v=vocabulary_version, s=TEXT)
+        self.execute(f"""INSERT INTO {{db}}.concept_totals (dataset, vocabulary_version, snapshot, kind, concept_id, count)
+            SELECT %(d)s, %(v)s, %(snap)s, kind, concept_id, sum(count) FROM {{db}}.shard_counts
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND {self._VISIBLE}
+            GROUP BY kind, concept_id""", d=dataset, v=vocabulary_version, snap=snapshot)
+        self.insert("totals_snapshots", ["dataset", "vocabulary_version", "snapshot", "seq", "shards", "samples", "computed_at_ms"],
+                    [(dataset, vocabulary_version, snapshot, seq, int(shards), int(samples or 0), seq // 1_000_000)])
+        return snapshot
+
+    def totals_snapshot(self, dataset: str, vocabulary_version: str) -> tuple[str, int, int, int] | None:
+        """(snapshot, text shards done, samples, computed_at_ms) of the latest totals, or None."""
+        rows = self.execute("""SELECT argMax(snapshot, seq), argMax(shards, seq), argMax(samples, seq), max(computed_at_ms)
+            FROM {db}.totals_snapshots WHERE dataset = %(d)s AND vocabulary_version = %(v)s HAVING count() > 0""",
+                            d=dataset, v=vocabulary_version)
+        return (rows[0][0], int(rows[0][1]), int(rows[0][2]), int(rows[0][3])) if rows else None
+
+    def concept_totals(self, dataset: str, vocabulary_version: str) -> dict[int, dict[str, int]]:
+        """{concept id: {kind: samples}} from the latest totals snapshot; same shape as frequencies()."""
+        latest = self.totals_snapshot(dataset, vocabulary_version)
+        if latest is None:
+            return {}
+        rows = self.execute("""SELECT concept_id, kind, count FROM {db}.concept_totals
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND snapshot = %(snap)s""",
+                            d=dataset, v=vocabulary_version, snap=latest[0])
+        out: dict[int, dict[str, int]] = {}
+        for concept, kind, count in rows:
+            out.setdefault(int(concept), dict.fromkeys(KINDS, 0))[kind] = int(count)
+        return out
+
+    def prune_totals(self, dataset: str, vocabulary_version: str, keep: int = 2) -> int:
+        """Delete the rows of superseded snapshots but the `keep` latest (a reader may still be on
+        the one before the latest). A mutation: call it now and then, not on every refresh."""
+        old = [r[0] for r in self.execute("""SELECT snapshot FROM {db}.totals_snapshots
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s ORDER BY seq DESC LIMIT %(keep)s, 1000""",
+                                          d=dataset, v=vocabulary_version, keep=keep)]
+        if old:
+            self.execute("""ALTER TABLE {db}.concept_totals DELETE
+                WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND snapshot IN %(old)s""",
+                         d=dataset, v=vocabulary_version, old=tuple(old))
+            self.execute("""ALTER TABLE {db}.totals_snapshots DELETE
+                WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND snapshot IN %(old)s""",
+                         d=dataset, v=vocabulary_version, old=tuple(old))
+        return len(old)
 
 _LEDGER_COLUMNS = ["dataset", "vocabulary_version", "shard", "stage", "state", "attempt_id", "samples", "skipped",
                    "skip_reason_names", "skip_reason_counts", "reason", "seq", "updated_at_ms"]
