@@ -39,7 +39,6 @@ from typing import Callable, Iterator
 import braceexpand
 import fsspec
 import fsspec.core
-from webdataset.tariterators import base_plus_ext, group_by_keys
 
 from conceptfreq.errors import UnavailableError, UserError
 
@@ -275,6 +274,13 @@ class _StrictTarInfo(tarfile.TarInfo):
             raise _TarTruncated(f"corrupt member header at byte {tar.offset} ({exc})") from None
 
 
+def _webdataset():
+    """webdataset imports torch (a second of start-up); only tar reading pays for it, not `query`."""
+    from webdataset import tariterators
+
+    return tariterators
+
+
 def _is_webdataset_meta(name: str) -> bool:
     # webdataset skips `__*__` members (e.g. __index__); so do we.
     return "/" not in name and name.startswith("__") and name.endswith("__")
@@ -294,7 +300,7 @@ def _tar_members(url: str, stream, wanted: frozenset[str]) -> Iterator[dict]:
         for info in tar:
             if not info.isreg() or _is_webdataset_meta(info.name):
                 continue
-            key, extension = base_plus_ext(info.name)
+            key, extension = _webdataset().base_plus_ext(info.name)
             if key is None:
                 continue
             data = tar.extractfile(info).read() if extension.lower() in wanted else None
@@ -340,7 +346,7 @@ def _read_tar(url: str, options: _ReadOptions) -> Iterator[Sample]:
     wanted = frozenset(("txt", "json") + (IMAGE_EXTENSIONS if options.with_images else ()))
     with fsspec.open(url, "rb") as stream:
         try:
-            for group in group_by_keys(_tar_members(url, stream, wanted)):
+            for group in _webdataset().group_by_keys(_tar_members(url, stream, wanted)):
                 yield _tar_sample(group, options.with_images)
         except _TarTruncated as exc:
             raise ShardError(url, str(exc)) from exc

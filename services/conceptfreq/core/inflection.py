@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import inflect
-
 from conceptfreq.core.text import phrase_key
 
 
 @lru_cache(maxsize=1)
-def _engines() -> tuple[inflect.engine, inflect.engine]:
+def _engines():
+    # inflect takes over a second to import; commands that never build a matcher should not pay it.
+    import inflect
+
     modern = inflect.engine()
     classical = inflect.engine()
     classical.classical(all=True)  # adds cacti, hippopotami, ... beside cactuses, hippopotamuses

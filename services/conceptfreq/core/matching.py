@@ -55,11 +55,16 @@ class Hits:
 
     def grouped(self) -> list[tuple[int, list[int]]]:
         """(caption index, concept ids) for the captions that have hits, in caption order."""
-        if not self.caption.size:
-            return []
-        boundaries = np.flatnonzero(np.diff(self.caption)) + 1
-        firsts = self.caption[np.concatenate([[0], boundaries])].tolist()
-        return list(zip(firsts, (group.tolist() for group in np.split(self.concept, boundaries))))
+        # One tolist() per array and a plain loop: np.split would make a small array per caption.
+        groups: list[tuple[int, list[int]]] = []
+        last = -1
+        for caption, concept in zip(self.caption.tolist(), self.concept.tolist()):
+            if caption != last:
+                current: list[int] = []
+                groups.append((caption, current))
+                last = caption
+            current.append(concept)
+        return groups
 
     def counts(self) -> dict[int, int]:
         ids, counts = np.unique(self.concept, return_counts=True)

@@ -122,7 +122,7 @@ class Vocabulary:
         """The concept a user-typed name (any alias, any case or punctuation) stands for, or None."""
         concept = self._surface_index.get(phrase_key(name))
         if concept is None:  # "great white sharks", "geese": a plural of a known name
-            from conceptfreq.core.inflection import singular_keys  # inflect is slow to import; only when needed
+            from conceptfreq.core.inflection import singular_keys
 
             concept = next((self._surface_index[k] for k in sorted(singular_keys(name)) if k in self._surface_index), None)
         return concept
