@@ -100,3 +100,13 @@ def test_strings_with_quotes_and_unicode_survive(store):
 def test_bad_store_urls(url, message):
     with pytest.raises(UserError, match=message):
         open_store(url)
+
+
+def test_counts_under_different_rules_are_never_added(store):
+    store.write_shard(result("s0", {0: 3}))
+    for rule, count, shards in (("softmax:p=0.5", 4, ("s0", "s1")), ("softmax:p=0.9", 1, ("s0",))):
+        for shard in shards:
+            store.write_shard(ShardResult("ds", V, f"{shard}#{rule}", "image", samples=10, counts={0: count}, rule=rule))
+    assert store.rules("ds", V) == {"text": {"phrase": 1}, "image": {"softmax:p=0.5": 2, "softmax:p=0.9": 1}}
+    assert store.frequencies("ds", V)[0] == {"text": 3, "image": 8, "matched": 0}  # default: the rule on most shards
+    assert store.frequencies("ds", V, rules={"image": "softmax:p=0.9"})[0] == {"text": 3, "image": 1, "matched": 0}

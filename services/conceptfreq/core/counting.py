@@ -17,6 +17,19 @@ STATES = (PENDING, RUNNING, DONE, FAILED)
 TEXT, IMAGE, MATCHED = "text", "image", "matched"
 KINDS = (TEXT, IMAGE, MATCHED)
 
+# When a kind was counted under several rules, the one read by default: these when present (our
+# default text method, then the paper's defaults for its imported counts), else the rule that
+# covers the most shards. Image rules after `retag` are chosen explicitly by the tagger's commands.
+PREFERRED_RULES = {TEXT: ("phrase", "lemmatized"), IMAGE: ("rampp0.7",), MATCHED: ("integrated_tlemmatized_i0.7",)}
+
+
+def choose_rule(kind: str, shards_by_rule: dict[str, int]) -> str:
+    for rule in PREFERRED_RULES.get(kind, ()):
+        if rule in shards_by_rule:
+            return rule
+    return max(shards_by_rule, key=lambda rule: (shards_by_rule[rule], rule))
+
+
 # Longer "captions" are page dumps or base64 blobs, not alt-text; matching them would only add noise.
 MAX_CAPTION_BYTES = 64 * 1024
 

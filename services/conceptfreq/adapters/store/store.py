@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from conceptfreq.adapters.store.migrations import MIGRATIONS
-from conceptfreq.core.counting import DONE, FAILED, KINDS, PENDING, TEXT, ShardResult
+from conceptfreq.core.counting import DONE, FAILED, KINDS, PENDING, TEXT, ShardResult, choose_rule
 from conceptfreq.core.vocabulary import Vocabulary, parse_json
 
 
@@ -191,12 +191,33 @@ class CountStore:
         WHERE dataset = %(d)s AND vocabulary_version = %(v)s
         GROUP BY stage, shard HAVING argMax(state, seq) = 'done')"""
 
-    def frequencies(self, dataset: str, vocabulary_version: str, concept_ids: Sequence[int] | None = None) -> dict[int, dict[str, int]]:
-        """{concept id: {kind: samples}} over the done shards; concepts never hit are absent."""
+    def rules(self, dataset: str, vocabulary_version: str) -> dict[str, dict[str, int]]:
+        """{kind: {rule: shards}} of the visible counts: which rules each kind was counted under."""
+        rows = self.execute(f"""SELECT kind, rule, uniqExact(shard) FROM {{db}}.shard_counts
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND {self._VISIBLE} GROUP BY kind, rule""",
+                            d=dataset, v=vocabulary_version)
+        out: dict[str, dict[str, int]] = {}
+        for kind, rule, shards in rows:
+            out.setdefault(kind, {})[rule] = int(shards)
+        return out
+
+    def default_rules(self, dataset: str, vocabulary_version: str) -> dict[str, str]:
+        """The rule each kind is read under unless one is asked for; see core.counting.choose_rule."""
+        return {kind: choose_rule(kind, available) for kind, available in self.rules(dataset, vocabulary_version).items()}
+
+    def frequencies(self, dataset: str, vocabulary_version: str, concept_ids: Sequence[int] | None = None,
+                    rules: dict[str, str] | None = None) -> dict[int, dict[str, int]]:
+        """{concept id: {kind: samples}} over the done shards, each kind under one rule (`rules`,
+        else the default rules); concepts never hit are absent. Counts under different rules
+        (a threshold before and after `retag`, the paper's methods) are never added together."""
+        selected = {**self.default_rules(dataset, vocabulary_version), **(rules or {})}
+        if not selected:
+            return {}
         only = "AND concept_id IN %(ids)s" if concept_ids else ""
         rows = self.execute(f"""SELECT concept_id, kind, sum(count) FROM {{db}}.shard_counts
-            WHERE dataset = %(d)s AND vocabulary_version = %(v)s {only} AND {self._VISIBLE}
-            GROUP BY concept_id, kind""", d=dataset, v=vocabulary_version, ids=tuple(concept_ids or ()))
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s {only} AND (kind, rule) IN %(rules)s AND {self._VISIBLE}
+            GROUP BY concept_id, kind""", d=dataset, v=vocabulary_version, ids=tuple(concept_ids or ()),
+                            rules=tuple(selected.items()))
         out: dict[int, dict[str, int]] = {}
         for concept, kind, count in rows:
             out.setdefault(int(concept), dict.fromkeys(KINDS, 0))[kind] = int(count)
