@@ -8,11 +8,15 @@ cd "$(dirname "$0")/../.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
   echo "bootstrap: '$*' needs root; run it as root or install the package yourself" >&2; return 1; fi; }
 
-# ClickHouse server for the integration tests and the cluster-mode store (PLATFORM.md: Debian ships 18.16).
-if ! command -v clickhouse-server >/dev/null; then
-  echo "bootstrap: installing clickhouse-server and clickhouse-client with apt"
+# apt packages the tests start for real: the ClickHouse server (Debian ships 18.16, PLATFORM.md) and
+# Prometheus with promtool (dashboard queries and alert rules are checked against a real server).
+missing=()
+command -v clickhouse-server >/dev/null || missing+=(clickhouse-server clickhouse-client)
+command -v promtool >/dev/null || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]} with apt"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 PYTHON=${PYTHON:-}
