@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrapped
 PROTO_OUT := services
 
-.PHONY: setup demo test test-unit bench proto lint clean
+.PHONY: setup demo test test-unit bench bench-gpu proto lint clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ test-unit: setup
 ## bench: throughput and accuracy benchmarks, printed as tables (needs ../shared/data for the CC-3M figures)
 bench: setup
 	$(PY) -m tests.bench
+
+## bench-gpu: image tagging and evaluation throughput on a CUDA machine (ViT-B-32 fp16/bf16, ViT-L-14, batch 256)
+bench-gpu: setup
+	$(PY) -m tests.bench.gpu
 
 ## proto: regenerate the Python code of proto/conceptfreq/v1 (a test fails when it is stale)
 proto: setup

@@ -24,27 +24,35 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63onceptfreq/v1/evaluator.proto\x12\x0e\x63onceptfreq.v1\"v\n\x16StartEvaluationRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\npretrained\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\t\x12\x0f\n\x07prompts\x18\x04 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x05 \x01(\t\"@\n\x17StartEvaluationResponse\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\x0e\n\x06shards\x18\x02 \x01(\x03\"-\n\x14GetEvaluationRequest\x12\x15\n\revaluation_id\x18\x01 \x01(\t\"j\n\x0b\x43lassResult\x12\x12\n\nconcept_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0c\x63orrect_top1\x18\x03 \x01(\x03\x12\x14\n\x0c\x63orrect_top5\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\x03\"\xeb\x01\n\nEvaluation\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x12\n\npretrained\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\t\x12\x0f\n\x07prompts\x18\x05 \x01(\t\x12\x13\n\x0bshards_done\x18\x06 \x01(\x03\x12\x14\n\x0cshards_total\x18\x07 \x01(\x03\x12\x0c\n\x04top1\x18\x08 \x01(\x01\x12\x1d\n\x15mean_per_class_recall\x18\t \x01(\x01\x12,\n\x07\x63lasses\x18\n \x03(\x0b\x32\x1b.conceptfreq.v1.ClassResult\"\x18\n\x16ListEvaluationsRequest\"J\n\x17ListEvaluationsResponse\x12/\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x1a.conceptfreq.v1.Evaluation2\xad\x02\n\x10\x45valuatorService\x12\x62\n\x0fStartEvaluation\x12&.conceptfreq.v1.StartEvaluationRequest\x1a\'.conceptfreq.v1.StartEvaluationResponse\x12Q\n\rGetEvaluation\x12$.conceptfreq.v1.GetEvaluationRequest\x1a\x1a.conceptfreq.v1.Evaluation\x12\x62\n\x0fListEvaluations\x12&.conceptfreq.v1.ListEvaluationsRequest\x1a\'.conceptfreq.v1.ListEvaluationsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63onceptfreq/v1/evaluator.proto\x12\x0e\x63onceptfreq.v1\"\x8c\x03\n\x16StartEvaluationRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\npretrained\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\t\x12\x0f\n\x07prompts\x18\x04 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x05 \x01(\t\x12\x11\n\tprecision\x18\x06 \x01(\t\x12\x14\n\x0c\x65val_dataset\x18\x07 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x08 \x01(\t\x12\x12\n\nclassnames\x18\t \x03(\t\x12\"\n\x1a\x63lassnames_from_vocabulary\x18\n \x01(\x08\x12\x17\n\x0f\x65xtra_templates\x18\x0b \x03(\t\x12\x14\n\x0ctemplate_set\x18\x0c \x01(\t\x12\x14\n\x0clabel_column\x18\r \x01(\t\x12\x14\n\x0cimage_column\x18\x0e \x01(\t\x12\r\n\x05split\x18\x0f \x01(\t\x12\x12\n\nshard_size\x18\x10 \x01(\r\x12\x16\n\x0e\x61llow_unmapped\x18\x11 \x01(\x08\x12\r\n\x05\x66orce\x18\x12 \x01(\x08\"\x85\x01\n\x17StartEvaluationResponse\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\x0e\n\x06shards\x18\x02 \x01(\x03\x12\x0f\n\x07\x63lasses\x18\x03 \x01(\x03\x12\x10\n\x08unmapped\x18\x04 \x03(\t\x12\r\n\x05notes\x18\x05 \x03(\t\x12\x11\n\tpublished\x18\x06 \x01(\x03\"C\n\x14GetEvaluationRequest\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\x14\n\x0csummary_only\x18\x02 \x01(\x08\"\xa3\x01\n\x0b\x43lassResult\x12\x12\n\nconcept_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x14\n\x0c\x63orrect_top1\x18\x03 \x01(\x03\x12\x14\n\x0c\x63orrect_top5\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\x03\x12\x10\n\x08\x61\x63\x63uracy\x18\x06 \x01(\x01\x12\x15\n\rtop5_accuracy\x18\x07 \x01(\x01\x12\x0e\n\x06mapped\x18\x08 \x01(\x08\"-\n\x0cShardFailure\x12\r\n\x05shard\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xc7\x04\n\nEvaluation\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x12\n\npretrained\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\t\x12\x0f\n\x07prompts\x18\x05 \x01(\t\x12\x13\n\x0bshards_done\x18\x06 \x01(\x03\x12\x14\n\x0cshards_total\x18\x07 \x01(\x03\x12\x0c\n\x04top1\x18\x08 \x01(\x01\x12\x1d\n\x15mean_per_class_recall\x18\t \x01(\x01\x12,\n\x07\x63lasses\x18\n \x03(\x0b\x32\x1b.conceptfreq.v1.ClassResult\x12\r\n\x05state\x18\x0b \x01(\t\x12\x15\n\rshards_failed\x18\x0c \x01(\x03\x12\x0f\n\x07samples\x18\r \x01(\x03\x12\x38\n\x07skipped\x18\x0e \x03(\x0b\x32\'.conceptfreq.v1.Evaluation.SkippedEntry\x12\x0c\n\x04top5\x18\x0f \x01(\x01\x12\x14\n\x0c\x65val_dataset\x18\x10 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x11 \x01(\t\x12\x11\n\tprecision\x18\x12 \x01(\t\x12\x11\n\tmodel_ids\x18\x13 \x03(\t\x12\x15\n\rcreated_at_ms\x18\x14 \x01(\x03\x12.\n\x08\x66\x61ilures\x18\x15 \x03(\x0b\x32\x1c.conceptfreq.v1.ShardFailure\x12\x0c\n\x04task\x18\x16 \x01(\t\x1a.\n\x0cSkippedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"=\n\x16ListEvaluationsRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x14\n\x0c\x65val_dataset\x18\x02 \x01(\t\"J\n\x17ListEvaluationsResponse\x12/\n\x0b\x65valuations\x18\x01 \x03(\x0b\x32\x1a.conceptfreq.v1.Evaluation\"\xe5\x01\n\x0e\x45valShardEvent\x12\x15\n\revaluation_id\x18\x01 \x01(\t\x12\r\n\x05shard\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x12\n\npretrained\x18\x04 \x01(\t\x12\x11\n\tprecision\x18\x05 \x01(\t\x12\x14\n\x0c\x65val_dataset\x18\x06 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\t\x12\x0f\n\x07prompts\x18\x08 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\t \x01(\t\x12\x17\n\x0f\x61nnounced_at_ms\x18\n \x01(\x03\x12\r\n\x05\x66orce\x18\x0b \x01(\x08\x32\xad\x02\n\x10\x45valuatorService\x12\x62\n\x0fStartEvaluation\x12&.conceptfreq.v1.StartEvaluationRequest\x1a\'.conceptfreq.v1.StartEvaluationResponse\x12Q\n\rGetEvaluation\x12$.conceptfreq.v1.GetEvaluationRequest\x1a\x1a.conceptfreq.v1.Evaluation\x12\x62\n\x0fListEvaluations\x12&.conceptfreq.v1.ListEvaluationsRequest\x1a\'.conceptfreq.v1.ListEvaluationsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'conceptfreq.v1.evaluator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STARTEVALUATIONREQUEST']._serialized_start=50
-  _globals['_STARTEVALUATIONREQUEST']._serialized_end=168
-  _globals['_STARTEVALUATIONRESPONSE']._serialized_start=170
-  _globals['_STARTEVALUATIONRESPONSE']._serialized_end=234
-  _globals['_GETEVALUATIONREQUEST']._serialized_start=236
-  _globals['_GETEVALUATIONREQUEST']._serialized_end=281
-  _globals['_CLASSRESULT']._serialized_start=283
-  _globals['_CLASSRESULT']._serialized_end=389
-  _globals['_EVALUATION']._serialized_start=392
-  _globals['_EVALUATION']._serialized_end=627
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=629
-  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=653
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=655
-  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=729
-  _globals['_EVALUATORSERVICE']._serialized_start=732
-  _globals['_EVALUATORSERVICE']._serialized_end=1033
+  _globals['_EVALUATION_SKIPPEDENTRY']._loaded_options = None
+  _globals['_EVALUATION_SKIPPEDENTRY']._serialized_options = b'8\001'
+  _globals['_STARTEVALUATIONREQUEST']._serialized_start=51
+  _globals['_STARTEVALUATIONREQUEST']._serialized_end=447
+  _globals['_STARTEVALUATIONRESPONSE']._serialized_start=450
+  _globals['_STARTEVALUATIONRESPONSE']._serialized_end=583
+  _globals['_GETEVALUATIONREQUEST']._serialized_start=585
+  _globals['_GETEVALUATIONREQUEST']._serialized_end=652
+  _globals['_CLASSRESULT']._serialized_start=655
+  _globals['_CLASSRESULT']._serialized_end=818
+  _globals['_SHARDFAILURE']._serialized_start=820
+  _globals['_SHARDFAILURE']._serialized_end=865
+  _globals['_EVALUATION']._serialized_start=868
+  _globals['_EVALUATION']._serialized_end=1451
+  _globals['_EVALUATION_SKIPPEDENTRY']._serialized_start=1405
+  _globals['_EVALUATION_SKIPPEDENTRY']._serialized_end=1451
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_start=1453
+  _globals['_LISTEVALUATIONSREQUEST']._serialized_end=1514
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_start=1516
+  _globals['_LISTEVALUATIONSRESPONSE']._serialized_end=1590
+  _globals['_EVALSHARDEVENT']._serialized_start=1593
+  _globals['_EVALSHARDEVENT']._serialized_end=1822
+  _globals['_EVALUATORSERVICE']._serialized_start=1825
+  _globals['_EVALUATORSERVICE']._serialized_end=2126
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,225 @@
+"""`triton://host:8001`: the open_clip towers served by Triton Inference Server, over gRPC.
+
+- **Which models**: `<model>__<weights label>__image` and `__text` (repository.py names them), or
+  `?image_model=...&text_model=...` in the URL. The model config's parameters tell the client the
+  preprocessing, embedding size and model_id, so the client never needs the weights.
+- **Batching**: inputs are cut into chunks of the model's max_batch_size; `in_flight` chunks are on
+  the wire at once, so the server computes one while the next is being sent (its dynamic batcher
+  may merge them further).
+- **Failures**: transient gRPC codes (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED)
+  are retried with exponential backoff on a fresh channel; when they persist, or when the server is
+  down or the model not ready, UnavailableError says so (a service maps it to gRPC UNAVAILABLE and
+  its consume loop retries later). Bad input is a UserError; anything else is a bug and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence, TypeVar
+
+import numpy as np
+
+from conceptfreq.adapters.bus.retry import Backoff
+from conceptfreq.adapters.inference.models import Preprocessor, check_model, image_size
+from conceptfreq.adapters.inference.repository import triton_model_name
+from conceptfreq.adapters.metrics import INFERENCE_RETRIES, INFERENCE_SECONDS
+from conceptfreq.errors import UnavailableError, UserError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TRANSIENT = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"}
+
+
+def _status(error: Exception) -> str:
+    """The gRPC status name of a tritonclient error ("StatusCode.UNAVAILABLE" -> "UNAVAILABLE")."""
+    status = getattr(error, "status", lambda: None)() or ""
+    return str(status).rsplit(".", 1)[-1] or "UNKNOWN"
+
+
+class TritonBackend:
+    scheme = "triton"
+
+    def __init__(self, address: str, model: str, pretrained: str | None, precision: str = "fp32", *,
+                 timeout_s: float = 120.0, retries: int = 4, in_flight: int = 2, image_model: str | None = None,
+                 text_model: str | None = None, backoff: Backoff = Backoff(initial_s=0.2, maximum_s=5.0)):
+        check_model(model)
+        self.address = address
+        self.url = f"triton://{address}"
+        self.model, self.pretrained = model, pretrained
+        self.timeout_s, self.retries, self.backoff = float(timeout_s), int(retries), backoff
+        self.in_flight = max(1, int(in_flight))
+        self._names = {"image": image_model or triton_model_name(model, pretrained, "image"),
+                       "text": text_model or triton_model_name(model, pretrained, "text")}
+        self._rng = random.Random()
+        self._lock = threading.Lock()
+        self._client = None
+        self._pool: ThreadPoolExecutor | None = None
+        configs = {tower: self._model_config(name) for tower, name in self._names.items()}
+        params = {tower: {k: v.get("string_value", "") for k, v in c.get("parameters", {}).items()} for tower, c in configs.items()}
+        image = params["image"]
+        if image.get("model") != model:
+            raise UserError(f"Triton at {address} serves {image.get('model')!r} as {self._names['image']!r}, not {model!r}")
+        if params["text"].get("model_id") != image.get("model_id"):
+            raise UserError(f"Triton's image and text models hold different weights ({image.get('model_id')} vs "
+                            f"{params['text'].get('model_id')}): regenerate the repository")
+        self.model_id = image["model_id"]
+        self.precision = image.get("precision", "fp32")
+        if precision != self.precision:
+            log.warning("Triton serves %s at %s; %s was asked for (precision is the server's choice)",
+                        self.model_id, self.precision, precision)
+        preprocess = json.loads(image["preprocess"])
+        self.preprocess = Preprocessor(preprocess)
+        self.image_size = image_size(preprocess)
+        self.embed_dim = int(image["embed_dim"])
+        self.max_batch_size = int(configs["image"].get("max_batch_size") or 1)
+        self._text_batch = int(configs["text"].get("max_batch_size") or 1)
+        self._logit_scale: float | None = None
+
+    def __repr__(self) -> str:
+        return f"TritonBackend({self.model_id}, {self.precision}, {self.address})"
+
+    # --- connection -----------------------------------------------------------------------------
+
+    def _connect(self):
+        import tritonclient.grpc as grpcclient
+
+        with self._lock:
+            if self._client is None:
+                self._client = grpcclient.InferenceServerClient(self.address)
+            return self._client
+
+    def _reset(self) -> None:
+        """Drop the channel: after an outage, grpc's own reconnect backoff can keep a channel failing
+        for many seconds after the server is back; a new channel connects at once."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+
+    def _call(self, fn: Callable[[object], T], what: str) -> T:
+        from tritonclient.utils import InferenceServerException
+
+        attempt = 0
+        while True:
+            try:
+                return fn(self._connect())
+            except InferenceServerException as error:
+                code = _status(error)
+                if code not in TRANSIENT:
+                    if code == "INVALID_ARGUMENT":
+                        raise UserError(f"Triton at {self.address} rejected {what}: {error.message()}") from None
+                    raise RuntimeError(f"Triton at {self.address}: {what} failed ({code}): {error.message()}") from None
+                if attempt >= self.retries:
+                    raise UnavailableError(f"Triton at {self.address} is unavailable ({what}: {code}: "
+                                           f"{' '.join(str(error.message()).split())[:200]})") from None
+                INFERENCE_RETRIES.labels(self.scheme, code).inc()
+                delay = self.backoff.delay(attempt, self._rng)
+                log.warning("Triton %s: %s (%s); retrying in %.2fs", what, code, error.message(), delay)
+                self._reset()
+                time.sleep(delay)
+                attempt += 1
+
+    def _model_config(self, name: str) -> dict:
+        def ready(client) -> dict:
+            if not client.is_server_live():
+                raise _unavailable("server not live")
+            if not client.is_model_ready(name):
+                served = sorted(m.get("name", "") for m in client.get_model_repository_index(as_json=True).get("models", []))
+                if name not in served:
+                    raise UserError(f"Triton at {self.address} has no model {name!r}; it serves: {', '.join(served) or 'nothing'} "
+                                    "(write one with conceptfreq.adapters.inference.repository.write_model_repository)")
+                raise _unavailable(f"model {name} is not ready (loading, or failed to load: see the server log)")
+            return client.get_model_config(name, as_json=True)["config"]
+
+        return self._call(ready, f"checking {name}")
+
+    # --- encoding -------------------------------------------------------------------------------
+
+    def _chunks(self, n: int, size: int) -> list[slice]:
+        return [slice(start, min(n, start + size)) for start in range(0, n, size)]
+
+    def _map(self, work: Callable[[slice], np.ndarray], slices: list[slice]) -> list[np.ndarray]:
+        if len(slices) <= 1 or self.in_flight == 1:
+            return [work(s) for s in slices]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.in_flight, thread_name_prefix="triton")
+        return list(self._pool.map(work, slices))
+
+    def encode_images(self, pixels: np.ndarray) -> np.ndarray:
+        import tritonclient.grpc as grpcclient
+
+        pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+        if pixels.ndim != 4 or pixels.shape[1:] != (3, *self.image_size):
+            raise UserError(f"pixels must be (N, 3, {self.image_size[0]}, {self.image_size[1]}) float32, got {pixels.shape}")
+        name = self._names["image"]
+
+        def one(part: slice) -> np.ndarray:
+            batch = pixels[part]
+            request = grpcclient.InferInput("PIXELS", list(batch.shape), "FP32")
+            request.set_data_from_numpy(batch)
+            outputs = [grpcclient.InferRequestedOutput("EMBEDDINGS")]
+            result = self._call(lambda c: c.infer(name, [request], outputs=outputs, client_timeout=self.timeout_s),
+                                f"encoding {len(batch)} images")
+            return result.as_numpy("EMBEDDINGS")
+
+        if not len(pixels):
+            return np.zeros((0, self.embed_dim), np.float32)
+        with INFERENCE_SECONDS.labels(self.scheme, "image").time():
+            return _checked(np.concatenate(self._map(one, self._chunks(len(pixels), self.max_batch_size))), len(pixels))
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.embed_dim), np.float32)
+        with INFERENCE_SECONDS.labels(self.scheme, "text").time():
+            parts = self._map(lambda part: self._texts(texts[part])[0], self._chunks(len(texts), self._text_batch))
+            return _checked(np.concatenate(parts), len(texts))
+
+    def _texts(self, texts: list[str]) -> tuple[np.ndarray, float]:
+        import tritonclient.grpc as grpcclient
+
+        data = np.array([t.encode("utf-8") for t in texts], dtype=np.object_).reshape(-1, 1)
+        request = grpcclient.InferInput("TEXT", list(data.shape), "BYTES")
+        request.set_data_from_numpy(data)
+        outputs = [grpcclient.InferRequestedOutput("EMBEDDINGS"), grpcclient.InferRequestedOutput("LOGIT_SCALE")]
+        name = self._names["text"]
+        result = self._call(lambda c: c.infer(name, [request], outputs=outputs, client_timeout=self.timeout_s),
+                            f"encoding {len(texts)} texts")
+        scale = float(result.as_numpy("LOGIT_SCALE").reshape(-1)[0])
+        self._logit_scale = scale
+        return result.as_numpy("EMBEDDINGS"), scale
+
+    @property
+    def logit_scale(self) -> float:
+        if self._logit_scale is None:
+            self._texts([""])
+        return self._logit_scale
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+        self._reset()
+
+
+def _checked(embeddings: np.ndarray, n: int) -> np.ndarray:
+    # numpy 2 in a server's python stub returns empty outputs without an error (PLATFORM.md): never pass that on.
+    if embeddings.shape[0] != n:
+        raise RuntimeError(f"Triton returned {embeddings.shape[0]} embeddings for {n} inputs "
+                           "(numpy>=2 in the server's python environment does this)")
+    return embeddings.astype(np.float32, copy=False)
+
+
+def _unavailable(message: str):
+    from tritonclient.utils import InferenceServerException
+
+    return InferenceServerException(message, status="StatusCode.UNAVAILABLE")
