@@ -60,3 +60,27 @@ def add_bus(parser: argparse.ArgumentParser) -> None:
 
 def topics(args: argparse.Namespace) -> Topics:
     return Topics(args.topic_shards, args.topic_results, args.topic_dead_letter, args.partitions)
+
+
+def add_inference(parser: argparse.ArgumentParser, model_flags: bool = True) -> None:
+    """--inference URL, and (model_flags) --model, --pretrained, --precision: which open_clip model
+    embeds images and texts, and where it runs (see conceptfreq.adapters.inference)."""
+    from conceptfreq.adapters.inference import DEFAULT_INFERENCE_URL
+
+    parser.add_argument("--inference", default=env("INFERENCE", DEFAULT_INFERENCE_URL), metavar="URL",
+                        help="inference backend: torch://[cpu|cuda|cuda:N] (in process) or triton://host:8001 "
+                             f"(env CONCEPTFREQ_INFERENCE; default {DEFAULT_INFERENCE_URL})")
+    if model_flags:
+        parser.add_argument("--model", default=env("MODEL", "ViT-B-32"), metavar="NAME",
+                            help="open_clip model, e.g. ViT-B-32, RN50, ViT-L-14 (env CONCEPTFREQ_MODEL; default ViT-B-32)")
+        parser.add_argument("--pretrained", default=env("PRETRAINED"), metavar="TAG|FILE",
+                            help="weights: an open_clip tag (e.g. laion400m_e32), a checkpoint file, or 'random' for "
+                                 "seeded random weights (env CONCEPTFREQ_PRETRAINED)")
+        parser.add_argument("--precision", default=env("PRECISION", "fp32"), choices=["fp32", "fp16", "bf16"],
+                            help="compute precision (env CONCEPTFREQ_PRECISION; default fp32)")
+
+
+def pretrained(args: argparse.Namespace) -> str | None:
+    """--pretrained with 'random' (or nothing) meaning seeded random weights."""
+    value = (getattr(args, "pretrained", None) or "").strip()
+    return None if value in ("", "random") else value

@@ -22,6 +22,12 @@ RETRIES = Counter("conceptfreq_retries_total", "transient failures retried", ["s
 DEAD_LETTERS = Counter("conceptfreq_dead_letters_total", "messages sent to the dead-letter topic", ["group", "error_type"])
 SHARD_END_TO_END = Histogram("conceptfreq_shard_end_to_end_seconds", "from a shard's announcement (ingest) to its counting",
                              buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600))
+# Inference (torch:// and triton://) and evaluation. `tower` is "image" or "text".
+INFERENCE_SECONDS = Histogram("conceptfreq_inference_seconds", "time of one encode call to the inference backend",
+                              ["backend", "tower"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+INFERENCE_RETRIES = Counter("conceptfreq_inference_retries_total", "transient inference failures retried", ["backend", "code"])
+EVAL_TOP1 = Gauge("conceptfreq_eval_top1_accuracy", "overall top-1 accuracy (percent) of an evaluation, as far as it got",
+                  ["model", "pretrained", "eval_dataset", "prompts"])
 
 
 def start_metrics(port: int) -> None:

@@ -1,0 +1,1 @@
+"""The counter: folds stage results into per-shard completion and per-concept totals."""

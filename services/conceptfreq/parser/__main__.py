@@ -1,0 +1,3 @@
+from conceptfreq.commands.serve import main_for
+
+main_for("parser")

@@ -1,0 +1,61 @@
+"""The parser service: ShardEvents from the bus to text hits in the store; also gRPC ParserService."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+
+from conceptfreq.adapters.bus import Bus, Topics, open_bus
+from conceptfreq.adapters.bus.retry import Abandoned, Retrier
+from conceptfreq.adapters.bus.worker import ConsumeLoop, start_loop, stop_on_signals
+from conceptfreq.adapters.grpc_server import serve
+from conceptfreq.adapters.metrics import start_metrics
+from conceptfreq.adapters.store import CountStore, open_store
+from conceptfreq.core.counting import TEXT
+from conceptfreq.core.matching import MATCHERS
+from conceptfreq.core.vocabulary import load
+from conceptfreq.options import add_bus, add_server, add_store, add_vocab, env, store_url, topics
+from conceptfreq.parser.service import ParseShardEvents, Vocabularies, registration
+
+log = logging.getLogger(__name__)
+DEFAULT_PORT = 50052
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_bus(parser)
+    add_store(parser)
+    add_vocab(parser, "; used by gRPC requests without vocabulary_version (shard events name their own)")
+    add_server(parser, DEFAULT_PORT)
+    parser.add_argument("--group", default=env("PARSER_GROUP", "parser"), help="consumer group (env CONCEPTFREQ_PARSER_GROUP; default parser)")
+    parser.add_argument("--method", choices=sorted(MATCHERS), default=env("PARSER_METHOD", "phrase"),
+                        help="caption matching method (env CONCEPTFREQ_PARSER_METHOD; default phrase)")
+
+
+def parser_loop(bus: Bus, store: CountStore, topics: Topics, retrier: Retrier, *, group: str = "parser", method: str = "phrase",
+                vocabularies: Vocabularies | None = None) -> ConsumeLoop:
+    vocabularies = vocabularies or Vocabularies(store)
+    return start_loop(bus, topics, group=group, topic=topics.shards, retrier=retrier, max_records=1,
+                      handler=lambda producer: ParseShardEvents(store, producer, topics.results, vocabularies, method))
+
+
+def run(args) -> int:
+    stop = threading.Event()
+    stop_on_signals(stop)
+    retrier = Retrier(stop, stage=TEXT)
+    store = retrier.call(lambda: open_store(store_url(args)), "open store")
+    vocabularies = Vocabularies(store, load(args.vocab))
+    start_metrics(args.metrics_port)
+    server, port = serve([registration(vocabularies)], args.port, args.host)
+    bus, names = open_bus(args.bus), topics(args)
+    try:
+        loop = parser_loop(bus, store, names, retrier, group=args.group, method=args.method, vocabularies=vocabularies)
+        print(f"parser: gRPC on {args.host}:{port}; consuming {names.shards} as group {args.group} on {bus.url}; "
+              f"store {store.location}", flush=True)
+        loop.run()
+    except Abandoned:
+        log.info("stopped while starting")
+    finally:
+        server.stop(grace=5).wait()
+        store.close()
+    return 0
