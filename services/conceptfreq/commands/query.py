@@ -15,6 +15,9 @@ def register(subparsers) -> None:
     add_dataset(parser)
     parser.add_argument("concepts", nargs="+", metavar="CONCEPT", help="concept names or aliases (quote multi-word names)")
     parser.add_argument("--vocabulary-version", help="the vocabulary the counts were made with (default: the latest)")
+    parser.add_argument("--rule", default=None, metavar="RULE",
+                        help="tagging rule of the image and matched counts, e.g. softmax:p=0.5 (default: the dataset's "
+                             "active rule, the latest set by the tagger or `retag`)")
     add_store(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run)
@@ -25,7 +28,8 @@ def print_answer(answer: Answer, as_json: bool) -> None:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
         return
     width = max([len(r.name) for r in answer.rows] + [7])
-    print(f"{answer.dataset}: {answer.samples:,} samples, vocabulary {answer.vocabulary_version}")
+    rule = f"; image and matched under {answer.image_rule}" if answer.image_rule else ""
+    print(f"{answer.dataset}: {answer.samples:,} samples, vocabulary {answer.vocabulary_version}{rule}")
     print(f"{'concept':<{width}}  {'text':>10}  {'image':>10}  {'matched':>10}  {'text/1M':>9}")
     for r in answer.rows:
         per_million = r.text / answer.samples * 1e6 if answer.samples else 0.0
@@ -36,7 +40,7 @@ def run(args) -> int:
     store = open_store(store_url(args))
     try:
         queries = FrequencyQueries(store)
-        answer = queries.frequencies(args.dataset, args.concepts, args.vocabulary_version)
+        answer = queries.frequencies(args.dataset, args.concepts, args.vocabulary_version, rule=args.rule)
         print_answer(answer, args.json)
         if answer.unknown:
             vocabulary = queries.vocabulary(args.dataset, answer.vocabulary_version)

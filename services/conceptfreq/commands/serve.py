@@ -12,6 +12,9 @@ SERVICES = {
     "query": "conceptfreq.query.main",
     "parser": "conceptfreq.parser.main",
     "counter": "conceptfreq.counter.main",
+    "tagger": "conceptfreq.tagger.main",
+    "reporter": "conceptfreq.reporter.main",
+    "evaluator": "conceptfreq.evaluator.main",
 }
 
 
@@ -29,5 +32,6 @@ def main_for(name: str) -> None:
     """Entry point of `python -m conceptfreq.NAME`."""
     from conceptfreq.cli import main
 
-    logging.basicConfig(level=logging.INFO)
+    # Services run for days: timestamps make per-shard log lines usable in an incident.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sys.exit(main(["serve", name, *sys.argv[1:]]))

@@ -12,6 +12,7 @@ from conceptfreq.core.counting import DONE, STATES, TEXT
 from conceptfreq.counter.progress import shard_progress
 from conceptfreq.errors import NotFoundError, UnavailableError
 from conceptfreq.options import add_bus, add_dataset, add_store, store_url, topics
+from conceptfreq.tagger.records import misalignment
 
 RATE_WINDOW_S = 60
 
@@ -79,6 +80,7 @@ def run(args) -> int:
             entry = {"vocabulary_version": version, **summarize([s for s in states if s.vocabulary_version == version], now_ms)}
             snapshot = store.totals_snapshot(args.dataset, version)
             entry["totals"] = ({"shards": snapshot[1], "samples": snapshot[2], "computed_at_ms": snapshot[3]} if snapshot else None)
+            entry["misalignment"] = [m.to_json() for m in misalignment(store, args.dataset, version)]
             report["vocabularies"].append(entry)
     finally:
         store.close()
@@ -99,6 +101,10 @@ def text(report: dict, max_failures: int) -> str:
                      f"over the last minute, {v['rate']['overall']:,.0f}/s over the run")
         if v["totals"]:
             lines.append(f"  totals: {v['totals']['shards']:,} shards, {v['totals']['samples']:,} samples")
+        for m in v.get("misalignment", []):
+            # The paper's misalignment degree: caption and image concepts do not intersect.
+            lines.append(f"  misalignment under {m['rule']}: {m['degree']:.1%} of {m['pairs']:,} image-caption pairs "
+                         f"({m['misaligned']:,}; {m['no_concepts']:,} with no concept on either side)")
         for failure in v["failures"][:max_failures]:
             lines.append(f"  FAILED {failure['shard']}: {failure['reason']}")
         if len(v["failures"]) > max_failures:

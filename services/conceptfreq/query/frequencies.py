@@ -6,7 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from conceptfreq.adapters.store import CountStore
-from conceptfreq.core.counting import KINDS, TEXT
+from conceptfreq.core.counting import IMAGE, KINDS, MATCHED, TEXT
 from conceptfreq.core.vocabulary import Concept, Vocabulary
 from conceptfreq.errors import NotFoundError, UserError
 
@@ -30,10 +30,11 @@ class Answer:
     samples: int
     rows: list[ConceptRow]
     unknown: list[str] = field(default_factory=list)
+    image_rule: str = ""  # the tagging rule the image and matched columns were read under; "" without any
 
     def to_json(self) -> dict:
         return {"dataset": self.dataset, "vocabulary_version": self.vocabulary_version, "samples": self.samples,
-                "concepts": [r.to_json() for r in self.rows], "unknown": self.unknown}
+                "concepts": [r.to_json() for r in self.rows], "unknown": self.unknown, "image_rule": self.image_rule}
 
 
 class FrequencyQueries:
@@ -59,19 +60,33 @@ class FrequencyQueries:
             self._vocabularies[version] = vocabulary
         return self._vocabularies[version]
 
-    def _rows(self, dataset: str, vocabulary: Vocabulary, concepts: list[Concept]) -> list[ConceptRow]:
-        counts = self.store.frequencies(dataset, vocabulary.version, [c.id for c in concepts])
+    def _rows(self, dataset: str, vocabulary: Vocabulary, concepts: list[Concept], image_rule: str | None = None) -> list[ConceptRow]:
+        rules = {IMAGE: image_rule, MATCHED: image_rule} if image_rule else None
+        counts = self.store.frequencies(dataset, vocabulary.version, [c.id for c in concepts], rules)
         return [ConceptRow(c.id, c.name, **counts.get(c.id, dict.fromkeys(KINDS, 0))) for c in concepts]
 
-    def frequencies(self, dataset: str, names: list[str], version: str | None = None, strict: bool = False) -> Answer:
+    def image_rule(self, dataset: str, vocabulary: Vocabulary, rule: str | None = None) -> str:
+        """The tagging rule image and matched counts are read under: `rule`, else the default."""
+        if rule:
+            known = self.store.tagging_rules(dataset, vocabulary.version)
+            available = self.store.rules(dataset, vocabulary.version).get(IMAGE, {})
+            if rule not in known and rule not in available:
+                raise NotFoundError(f"dataset {dataset!r} has no image counts under rule {rule!r}: "
+                                    f"recorded rules: {', '.join(known or available) or 'none'}")
+            return rule
+        return self.store.default_rules(dataset, vocabulary.version).get(IMAGE, "")
+
+    def frequencies(self, dataset: str, names: list[str], version: str | None = None, strict: bool = False,
+                    rule: str | None = None) -> Answer:
         vocabulary = self.vocabulary(dataset, version)
         if not names:
             raise UserError("name at least one concept to query")
         concepts, unknown = vocabulary.resolve(names)
         if strict and unknown:
             raise NotFoundError(self.unknown_message(vocabulary, unknown))
+        image_rule = self.image_rule(dataset, vocabulary, rule)
         return Answer(dataset, vocabulary.version, self.store.samples_counted(dataset, vocabulary.version),
-                      self._rows(dataset, vocabulary, concepts), unknown)
+                      self._rows(dataset, vocabulary, concepts, image_rule or None), unknown, image_rule)
 
     def top(self, dataset: str, k: int = 20, rarest: bool = False, kind: str = TEXT, version: str | None = None) -> Answer:
         if kind not in KINDS:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63onceptfreq/v1/tagger.proto\x12\x0e\x63onceptfreq.v1\"1\n\x10TagImagesRequest\x12\x0e\n\x06images\x18\x01 \x03(\x0c\x12\r\n\x05top_k\x18\x02 \x01(\r\"?\n\x0c\x43onceptScore\x12\x12\n\nconcept_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\"S\n\tImageTags\x12)\n\x03top\x18\x01 \x03(\x0b\x32\x1c.conceptfreq.v1.ConceptScore\x12\x0c\n\x04hits\x18\x02 \x03(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"x\n\x11TagImagesResponse\x12\x1a\n\x12vocabulary_version\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12*\n\x07results\x18\x04 \x03(\x0b\x32\x19.conceptfreq.v1.ImageTags2a\n\rTaggerService\x12P\n\tTagImages\x12 .conceptfreq.v1.TagImagesRequest\x1a!.conceptfreq.v1.TagImagesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63onceptfreq/v1/tagger.proto\x12\x0e\x63onceptfreq.v1\"[\n\x10TagImagesRequest\x12\x0e\n\x06images\x18\x01 \x03(\x0c\x12\r\n\x05top_k\x18\x02 \x01(\r\x12\x1a\n\x12vocabulary_version\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\"T\n\x0c\x43onceptScore\x12\x12\n\nconcept_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x13\n\x0bprobability\x18\x04 \x01(\x02\"a\n\tImageTags\x12)\n\x03top\x18\x01 \x03(\x0b\x32\x1c.conceptfreq.v1.ConceptScore\x12\x0c\n\x04hits\x18\x02 \x03(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\"x\n\x11TagImagesResponse\x12\x1a\n\x12vocabulary_version\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12*\n\x07results\x18\x04 \x03(\x0b\x32\x19.conceptfreq.v1.ImageTags2a\n\rTaggerService\x12P\n\tTagImages\x12 .conceptfreq.v1.TagImagesRequest\x1a!.conceptfreq.v1.TagImagesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,13 +32,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'conceptfreq.v1.tagger_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TAGIMAGESREQUEST']._serialized_start=47
-  _globals['_TAGIMAGESREQUEST']._serialized_end=96
-  _globals['_CONCEPTSCORE']._serialized_start=98
-  _globals['_CONCEPTSCORE']._serialized_end=161
-  _globals['_IMAGETAGS']._serialized_start=163
-  _globals['_IMAGETAGS']._serialized_end=246
-  _globals['_TAGIMAGESRESPONSE']._serialized_start=248
-  _globals['_TAGIMAGESRESPONSE']._serialized_end=368
-  _globals['_TAGGERSERVICE']._serialized_start=370
-  _globals['_TAGGERSERVICE']._serialized_end=467
+  _globals['_TAGIMAGESREQUEST']._serialized_end=138
+  _globals['_CONCEPTSCORE']._serialized_start=140
+  _globals['_CONCEPTSCORE']._serialized_end=224
+  _globals['_IMAGETAGS']._serialized_start=226
+  _globals['_IMAGETAGS']._serialized_end=323
+  _globals['_TAGIMAGESRESPONSE']._serialized_start=325
+  _globals['_TAGIMAGESRESPONSE']._serialized_end=445
+  _globals['_TAGGERSERVICE']._serialized_start=447
+  _globals['_TAGGERSERVICE']._serialized_end=544
 # @@protoc_insertion_point(module_scope)

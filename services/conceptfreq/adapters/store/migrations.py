@@ -89,5 +89,75 @@ MIGRATIONS: list[Migration] = [
             source String, seq UInt64
         ) ENGINE = ReplacingMergeTree(seq) ORDER BY (model, pretrained, prompts, eval_dataset, class_name)""",
     )),
+    # Evaluation (200-299). An evaluation is one (model, weights, precision, prompts, eval set,
+    # classes, vocabulary); `spec` is its plan as JSON (evaluator/plan.py), rewritten with a higher
+    # seq when it changes. Per-shard class counts follow the shard ledger's rule (migration 2):
+    # rows are written under a fresh attempt_id, then an eval_ledger row marks that attempt done;
+    # readers sum only each shard's latest done attempt, so a shard evaluated twice, or a crash
+    # between the two inserts, never counts twice, and totals are sums over shards.
+    Migration(200, "evaluations", (
+        """CREATE TABLE IF NOT EXISTS {db}.evaluations (
+            evaluation_id String, task String, model String, pretrained String, precision String, prompts String,
+            eval_dataset String, data String, vocabulary_version String, shards UInt64, spec String,
+            created_at_ms UInt64, seq UInt64
+        ) ENGINE = ReplacingMergeTree(seq) ORDER BY evaluation_id""",
+    )),
+    Migration(201, "evaluation shard ledger and per-class shard counts", (
+        """CREATE TABLE IF NOT EXISTS {db}.eval_ledger (
+            evaluation_id String, shard String, state String, attempt_id String, model_id String,
+            samples UInt64, skipped UInt64, skip_reason_names Array(String), skip_reason_counts Array(UInt64),
+            reason String, seq UInt64, updated_at_ms UInt64
+        ) ENGINE = ReplacingMergeTree(seq) ORDER BY (evaluation_id, shard)""",
+        """CREATE TABLE IF NOT EXISTS {db}.eval_shard_counts (
+            evaluation_id String, shard String, attempt_id String, class_index UInt32, concept_id Int64,
+            correct_top1 UInt64, correct_top5 UInt64, total UInt64
+        ) ENGINE = MergeTree() ORDER BY (evaluation_id, shard, attempt_id, class_index)""",
+    )),
+    # Retrieval recall@k per concept (t2i: over captions that contain the concept; i2t: over images
+    # whose captions do). Computed over the whole eval set at once (ranks are global), so each
+    # write replaces the evaluation's rows: readers take argMax(..., seq) per key.
+    Migration(202, "zero-shot retrieval per concept", (
+        """CREATE TABLE IF NOT EXISTS {db}.zero_shot_retrieval (
+            model String, pretrained String, eval_dataset String, vocabulary_version String, concept_id UInt32,
+            concept String, direction String, k UInt32, hits UInt64, total UInt64, recall Float64,
+            evaluation_id String, seq UInt64
+        ) ENGINE = ReplacingMergeTree(seq) ORDER BY (model, pretrained, eval_dataset, vocabulary_version, direction, k, concept_id)""",
+    )),
+    # Tagging (300-399). Image rows follow the ledger like text rows: they are visible through the
+    # shard's latest done `image` attempt. An image attempt carries the hits of every tagging rule
+    # recorded for the dataset (tagging_rules), each under its rule string, so switching rules
+    # (`retag`) writes a new attempt that keeps the old rules queryable. The top-k scores, the big
+    # table, are written once by the tagger; a retag attempt points back at them (scores_attempt).
+    Migration(300, "image top-k scores and image hits", (
+        # lse: log-sum-exp of logit_scale * cosine over the whole vocabulary, so that softmax
+        # probabilities of the stored concepts can be recomputed (core/tagging.py).
+        """CREATE TABLE IF NOT EXISTS {db}.image_scores (
+            dataset String, vocabulary_version String, shard String, attempt_id String, sample_key String,
+            concept_ids Array(UInt32), scores Array(Float32), lse Float32
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, shard, attempt_id, sample_key)""",
+        """CREATE TABLE IF NOT EXISTS {db}.image_hits (
+            dataset String, vocabulary_version String, shard String, attempt_id String, rule String,
+            sample_key String, concept_ids Array(UInt32)
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, shard, attempt_id, rule, sample_key)""",
+    )),
+    Migration(301, "image attempts and tagging rules", (
+        # Written before the ledger row, so every visible image attempt has one.
+        """CREATE TABLE IF NOT EXISTS {db}.image_attempts (
+            dataset String, vocabulary_version String, shard String, attempt_id String, scores_attempt String,
+            model_id String, logit_scale Float32, top_k UInt32, vocabulary_size UInt32,
+            rules Array(String), truncated Array(UInt64), seq UInt64
+        ) ENGINE = ReplacingMergeTree(seq) ORDER BY (dataset, vocabulary_version, shard, attempt_id)""",
+        # The rules recorded for a dataset; the latest recorded (highest seq) is the active one.
+        # body: Rule.to_json(), which holds per-concept thresholds that the rule string only hashes.
+        """CREATE TABLE IF NOT EXISTS {db}.tagging_rules (
+            dataset String, vocabulary_version String, rule String, body String, seq UInt64
+        ) ENGINE = ReplacingMergeTree(seq) ORDER BY (dataset, vocabulary_version, rule)""",
+    )),
+    # Per shard and rule, from the counter's `matched` stage (visible through its ledger attempt).
+    Migration(302, "misalignment per shard and rule", (
+        """CREATE TABLE IF NOT EXISTS {db}.misalignment (
+            dataset String, vocabulary_version String, shard String, stage String, attempt_id String, rule String,
+            pairs UInt64, misaligned UInt64, no_concepts UInt64
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, rule, shard, attempt_id)""",
+    )),
 ]
-

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from conceptfreq.adapters.store.migrations import MIGRATIONS
-from conceptfreq.core.counting import DONE, FAILED, KINDS, PENDING, TEXT, ShardResult, choose_rule
+from conceptfreq.core.counting import DONE, FAILED, IMAGE, KINDS, MATCHED, PENDING, TEXT, ShardResult, choose_rule
 from conceptfreq.core.vocabulary import Vocabulary, parse_json
 
 
@@ -202,8 +202,15 @@ class CountStore:
         return out
 
     def default_rules(self, dataset: str, vocabulary_version: str) -> dict[str, str]:
-        """The rule each kind is read under unless one is asked for; see core.counting.choose_rule."""
-        return {kind: choose_rule(kind, available) for kind, available in self.rules(dataset, vocabulary_version).items()}
+        """The rule each kind is read under unless one is asked for; see core.counting.choose_rule.
+        Image and matched counts go by the dataset's active tagging rule, when one was recorded."""
+        chosen = {kind: choose_rule(kind, rules) for kind, rules in self.rules(dataset, vocabulary_version).items()}
+        active = self.active_rule(dataset, vocabulary_version)
+        if active:
+            # Even where the active rule has no hits yet: falling back to another rule would pass its
+            # counts off as the active rule's.
+            chosen.update({IMAGE: active, MATCHED: active})
+        return chosen
 
     def frequencies(self, dataset: str, vocabulary_version: str, concept_ids: Sequence[int] | None = None,
                     rules: dict[str, str] | None = None) -> dict[int, dict[str, int]]:
@@ -268,11 +275,12 @@ class CountStore:
             out.setdefault(shard, {})[stage] = (state, attempt, int(samples))
         return out
 
-    def record_done(self, dataset: str, vocabulary_version: str, stage: str, shards: Sequence[tuple[str, str, int]]) -> None:
-        """Mark many shards' `stage` done in one insert: (shard, attempt_id, samples) each."""
+    def record_states(self, dataset: str, vocabulary_version: str, stage: str, state: str,
+                      shards: Sequence[tuple[str, str, int]], reason: str = "") -> None:
+        """One ledger row per (shard, attempt_id, samples), in one insert: ClickHouse wants few, big inserts."""
         now = time.time_ns()
-        self.insert("shard_ledger", _LEDGER_COLUMNS, [(dataset, vocabulary_version, shard, stage, DONE, attempt, samples, 0, [], [], "",
-                                                      now, now // 1_000_000) for shard, attempt, samples in shards])
+        self.insert("shard_ledger", _LEDGER_COLUMNS, [(dataset, vocabulary_version, shard, stage, state, attempt, samples, 0, [], [],
+                                                      reason, now, now // 1_000_000) for shard, attempt, samples in shards])
 
     def refresh_totals(self, dataset: str, vocabulary_version: str) -> str:
         """Recompute the per-concept totals from the visible shard counts under a new snapshot,
@@ -326,6 +334,22 @@ class CountStore:
                 WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND snapshot IN %(old)s""",
                          d=dataset, v=vocabulary_version, old=tuple(old))
         return len(old)
+
+    # --- tagging rules (issue 4; the rest of the image side is in conceptfreq/tagger/records.py) ----
+
+    def tagging_rules(self, dataset: str, vocabulary_version: str) -> list[str]:
+        """The tagging rules recorded for a dataset (by the tagger or `retag`), the active one first."""
+        rows = self.execute("""SELECT rule, max(seq) AS last FROM {db}.tagging_rules
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s GROUP BY rule ORDER BY last DESC""",
+                            d=dataset, v=vocabulary_version)
+        return [r[0] for r in rows]
+
+    def active_rule(self, dataset: str, vocabulary_version: str) -> str | None:
+        """The latest tagging rule recorded for a dataset: what image and matched counts are read
+        under by default. None when none was (text-only or imported counts)."""
+        rules = self.tagging_rules(dataset, vocabulary_version)
+        return rules[0] if rules else None
+
 
 _LEDGER_COLUMNS = ["dataset", "vocabulary_version", "shard", "stage", "state", "attempt_id", "samples", "skipped",
                    "skip_reason_names", "skip_reason_counts", "reason", "seq", "updated_at_ms"]

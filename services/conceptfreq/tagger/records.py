@@ -1,0 +1,218 @@
+"""The image side of the count store: top-k scores, image hits per rule, image attempts, recorded
+tagging rules, matched counts and misalignment. Same SQL on ClickHouse 18.16 and chDB 26 (see
+adapters/store/migrations.py, 300-399, for the tables and why they look the way they do).
+
+Exactly-once follows the store's ledger: an image attempt's rows are written first, its
+image_attempts row next, its ledger row (`image` done) last; readers only follow done attempts.
+The counter's matched rows follow the same pattern under the `matched` stage.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from conceptfreq.adapters.store import CountStore
+from conceptfreq.core.counting import DONE, IMAGE, MATCHED
+from conceptfreq.core.tagging import ImageShardResult, Matched, Rule, TopScores, rule_from_json
+
+_COUNT_COLUMNS = ["dataset", "vocabulary_version", "shard", "stage", "attempt_id", "kind", "rule", "concept_id", "count"]
+
+
+# --- tagging rules ------------------------------------------------------------------------------------
+
+
+def record_rule(store: CountStore, dataset: str, vocabulary_version: str, rule: Rule) -> None:
+    """Record `rule` for the dataset and make it the active one (recording it again re-activates it)."""
+    store.insert("tagging_rules", ["dataset", "vocabulary_version", "rule", "body", "seq"],
+                 [(dataset, vocabulary_version, str(rule), json.dumps(rule.to_json(), sort_keys=True), time.time_ns())])
+
+
+def recorded_rules(store: CountStore, dataset: str, vocabulary_version: str) -> list[Rule]:
+    """The rules recorded for the dataset, the active one (latest recorded) first."""
+    rows = store.execute("""SELECT rule, argMax(body, seq), max(seq) AS last FROM {db}.tagging_rules
+        WHERE dataset = %(d)s AND vocabulary_version = %(v)s GROUP BY rule ORDER BY last DESC""",
+                         d=dataset, v=vocabulary_version)
+    return [rule_from_json(json.loads(body)) for _, body, _ in rows]
+
+
+def ensure_rule(store: CountStore, dataset: str, vocabulary_version: str, rule: Rule) -> list[Rule]:
+    """The dataset's rules, active first, after recording `rule` if it was never recorded. A rule
+    already recorded keeps its place: a tagger restarted with its configured rule must not undo a
+    later `retag`."""
+    rules = recorded_rules(store, dataset, vocabulary_version)
+    if str(rule) not in {str(r) for r in rules}:
+        record_rule(store, dataset, vocabulary_version, rule)
+        rules.insert(0, rule)
+    return rules
+
+
+# --- image attempts -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ImageAttempt:
+    shard: str
+    attempt_id: str
+    scores_attempt: str
+    model_id: str
+    logit_scale: float
+    top_k: int
+    vocabulary_size: int
+    rules: list[str]
+    samples: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
+
+
+def write_image_shard(store: CountStore, result: ImageShardResult) -> None:
+    """Make `result` the shard's visible image attempt: scores (unless a retag reuses earlier ones),
+    hits and counts of every rule, the attempt's metadata, then the ledger row."""
+    key = (result.dataset, result.vocabulary_version, result.shard, result.attempt_id)
+    top = result.top
+    if result.writes_scores and top is not None and len(top):
+        ids, cosines, lse = top.concept_ids.tolist(), top.cosines.tolist(), top.lse.tolist()
+        store.insert("image_scores", ["dataset", "vocabulary_version", "shard", "attempt_id", "sample_key", "concept_ids", "scores", "lse"],
+                     (key + (sample_key, ids[i], cosines[i], lse[i]) for i, sample_key in enumerate(result.keys)))
+    store.insert("image_hits", ["dataset", "vocabulary_version", "shard", "attempt_id", "rule", "sample_key", "concept_ids"],
+                 (key + (rule, sample_key, concepts) for rule, hits in result.rules.items() for sample_key, concepts in hits.hits))
+    store.insert("shard_counts", _COUNT_COLUMNS,
+                 ((result.dataset, result.vocabulary_version, result.shard, IMAGE, result.attempt_id, IMAGE, rule, concept, count)
+                  for rule, hits in result.rules.items() for concept, count in sorted(hits.counts.items())))
+    store.insert("image_attempts", ["dataset", "vocabulary_version", "shard", "attempt_id", "scores_attempt", "model_id",
+                                    "logit_scale", "top_k", "vocabulary_size", "rules", "truncated", "seq"],
+                 [key + (result.scores_attempt or result.attempt_id, result.model_id, float(top.logit_scale if top else 0.0),
+                         int(top.k if top else 0), int(top.vocabulary_size if top else 0), list(result.rules),
+                         [hits.truncated for hits in result.rules.values()], time.time_ns())])
+    store.record_state(result.dataset, result.vocabulary_version, result.shard, IMAGE, DONE, attempt_id=result.attempt_id,
+                       samples=result.samples, skip_reasons=result.skipped, notes=result.notes)
+
+
+_ATTEMPT_FIELDS = """shard, attempt_id, argMax(scores_attempt, seq), argMax(model_id, seq), argMax(logit_scale, seq),
+    argMax(top_k, seq), argMax(vocabulary_size, seq), argMax(rules, seq)"""
+
+
+def _attempts(rows) -> list[ImageAttempt]:
+    return [ImageAttempt(shard, attempt, scores, model, float(scale), int(k), int(size), list(rules))
+            for shard, attempt, scores, model, scale, k, size, rules in rows]
+
+
+def visible_image_attempts(store: CountStore, dataset: str, vocabulary_version: str,
+                           shards: Sequence[str] | None = None) -> dict[str, ImageAttempt]:
+    """{shard: its visible (latest, done) image attempt}, with the ledger's samples and skips."""
+    only = "AND shard IN %(s)s" if shards else ""
+    rows = store.execute(f"""SELECT {_ATTEMPT_FIELDS} FROM {{db}}.image_attempts
+        WHERE dataset = %(d)s AND vocabulary_version = %(v)s {only} AND (shard, attempt_id) IN (
+            SELECT shard, argMax(attempt_id, seq) FROM {{db}}.shard_ledger
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND stage = %(stage)s {only}
+            GROUP BY shard HAVING argMax(state, seq) = 'done')
+        GROUP BY shard, attempt_id""", d=dataset, v=vocabulary_version, stage=IMAGE, s=tuple(shards or ()))
+    attempts = {a.shard: a for a in _attempts(rows)}
+    for state in store.shard_states(dataset, vocabulary_version):
+        attempt = attempts.get(state.shard)
+        if state.stage == IMAGE and attempt is not None and state.attempt_id == attempt.attempt_id:
+            attempt.samples, attempt.skipped, attempt.notes = state.samples, state.skip_reasons, state.notes
+    return attempts
+
+
+def image_attempt(store: CountStore, dataset: str, vocabulary_version: str, shard: str, attempt_id: str) -> ImageAttempt | None:
+    rows = store.execute(f"""SELECT {_ATTEMPT_FIELDS} FROM {{db}}.image_attempts
+        WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s AND attempt_id = %(a)s
+        GROUP BY shard, attempt_id""", d=dataset, v=vocabulary_version, s=shard, a=attempt_id)
+    attempts = _attempts(rows)
+    return attempts[0] if attempts else None
+
+
+def read_scores(store: CountStore, dataset: str, vocabulary_version: str, attempt: ImageAttempt) -> tuple[list[str], TopScores]:
+    """The stored top-k of every decoded image of the attempt's shard, in sample-key order."""
+    rows = store.execute("""SELECT sample_key, concept_ids, scores, lse FROM {db}.image_scores
+        WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s AND attempt_id = %(a)s
+        ORDER BY sample_key""", d=dataset, v=vocabulary_version, s=attempt.shard, a=attempt.scores_attempt)
+    k = attempt.top_k
+    if not rows:
+        return [], TopScores.empty(k, attempt.logit_scale, attempt.vocabulary_size)
+    top = TopScores(np.array([r[1] for r in rows], dtype=np.uint32).reshape(len(rows), -1),
+                    np.array([r[2] for r in rows], dtype=np.float32).reshape(len(rows), -1),
+                    np.array([r[3] for r in rows], dtype=np.float32), attempt.logit_scale, attempt.vocabulary_size)
+    return [r[0] for r in rows], top
+
+
+def image_keys(store: CountStore, dataset: str, vocabulary_version: str, shard: str, scores_attempt: str) -> list[str]:
+    """Keys of the shard's decoded images (one column of the scores: cheap to read)."""
+    rows = store.execute("""SELECT sample_key FROM {db}.image_scores
+        WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s AND attempt_id = %(a)s""",
+                         d=dataset, v=vocabulary_version, s=shard, a=scores_attempt)
+    return [r[0] for r in rows]
+
+
+def read_image_hits(store: CountStore, dataset: str, vocabulary_version: str, shard: str, attempt_id: str) -> dict[str, dict[str, list[int]]]:
+    """{rule: {sample key: concept ids}} of one image attempt."""
+    rows = store.execute("""SELECT rule, sample_key, concept_ids FROM {db}.image_hits
+        WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s AND attempt_id = %(a)s""",
+                         d=dataset, v=vocabulary_version, s=shard, a=attempt_id)
+    hits: dict[str, dict[str, list[int]]] = {}
+    for rule, key, concepts in rows:
+        hits.setdefault(rule, {})[key] = [int(c) for c in concepts]
+    return hits
+
+
+def read_text_hits(store: CountStore, dataset: str, vocabulary_version: str, shard: str, attempt_id: str) -> dict[str, list[int]]:
+    """{sample key: concept ids} of one text attempt (samples with hits only)."""
+    rows = store.execute("""SELECT sample_key, concept_ids FROM {db}.text_hits
+        WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s AND attempt_id = %(a)s""",
+                         d=dataset, v=vocabulary_version, s=shard, a=attempt_id)
+    return {key: [int(c) for c in concepts] for key, concepts in rows}
+
+
+# --- matched counts and misalignment -------------------------------------------------------------------
+
+
+def write_matched(store: CountStore, dataset: str, vocabulary_version: str, shard: str, matched: Sequence[Matched]) -> str:
+    """Make `matched` (one per rule, the active rule first) the shard's visible matched stage;
+    returns its attempt id."""
+    attempt = uuid.uuid4().hex
+    key = (dataset, vocabulary_version, shard)
+    store.insert("shard_counts", _COUNT_COLUMNS, (key + (MATCHED, attempt, MATCHED, m.rule, concept, count)
+                                                  for m in matched for concept, count in m.counts.items()))
+    store.insert("misalignment", ["dataset", "vocabulary_version", "shard", "stage", "attempt_id", "rule", "pairs",
+                                  "misaligned", "no_concepts"],
+                 [key + (MATCHED, attempt, m.rule, m.pairs, m.misaligned, m.no_concepts) for m in matched])
+    first = matched[0] if matched else Matched("")
+    store.record_state(dataset, vocabulary_version, shard, MATCHED, DONE, attempt_id=attempt, samples=first.pairs,
+                       notes={"misaligned": first.misaligned} if matched else {})
+    return attempt
+
+
+@dataclass
+class Misalignment:
+    rule: str
+    shards: int
+    pairs: int
+    misaligned: int
+    no_concepts: int
+
+    @property
+    def degree(self) -> float:
+        return self.misaligned / self.pairs if self.pairs else 0.0
+
+    def to_json(self) -> dict:
+        return {"rule": self.rule, "shards": self.shards, "pairs": self.pairs, "misaligned": self.misaligned,
+                "no_concepts": self.no_concepts, "degree": round(self.degree, 6)}
+
+
+def misalignment(store: CountStore, dataset: str, vocabulary_version: str) -> list[Misalignment]:
+    """Misalignment over the visible matched shards, per rule (the active rule first)."""
+    rows = store.execute("""SELECT rule, count(), sum(pairs), sum(misaligned), sum(no_concepts) FROM {db}.misalignment
+        WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND (stage, shard, attempt_id) IN (
+            SELECT stage, shard, argMax(attempt_id, seq) FROM {db}.shard_ledger
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND stage = %(stage)s
+            GROUP BY stage, shard HAVING argMax(state, seq) = 'done')
+        GROUP BY rule""", d=dataset, v=vocabulary_version, stage=MATCHED)
+    order = {str(r): i for i, r in enumerate(recorded_rules(store, dataset, vocabulary_version))}
+    found = [Misalignment(rule, int(s), int(p), int(m), int(n)) for rule, s, p, m, n in rows]
+    return sorted(found, key=lambda m: (order.get(m.rule, len(order)), m.rule))
