@@ -48,6 +48,7 @@ def test_top_concepts(stub):
     (pb.GetFrequenciesRequest(dataset="", concepts=["dog"]), "GetFrequencies", grpc.StatusCode.INVALID_ARGUMENT),
     (pb.GetFrequenciesRequest(dataset="cc"), "GetFrequencies", grpc.StatusCode.INVALID_ARGUMENT),
     (pb.TopConceptsRequest(dataset="cc", kind="smell"), "TopConcepts", grpc.StatusCode.INVALID_ARGUMENT),
+    (pb.GetFrequenciesRequest(dataset="cc", concepts=["dog"], image_rule="softmax:p=0.99"), "GetFrequencies", grpc.StatusCode.NOT_FOUND),
     (pb.GetFrequenciesRequest(dataset="cc", concepts=["dog"], vocabulary_version="feedface"), "GetFrequencies", grpc.StatusCode.NOT_FOUND),
 ])
 def test_errors_carry_status_codes(stub, request_message, method, code):

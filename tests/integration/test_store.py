@@ -110,3 +110,11 @@ def test_counts_under_different_rules_are_never_added(store):
     assert store.rules("ds", V) == {"text": {"phrase": 1}, "image": {"softmax:p=0.5": 2, "softmax:p=0.9": 1}}
     assert store.frequencies("ds", V)[0] == {"text": 3, "image": 8, "matched": 0}  # default: the rule on most shards
     assert store.frequencies("ds", V, rules={"image": "softmax:p=0.9"})[0] == {"text": 3, "image": 1, "matched": 0}
+
+
+def test_totals_snapshot_equals_frequencies_under_several_rules(store):
+    store.write_shard(result("s0", {0: 3, 1: 2}))
+    for rule, count in (("softmax:p=0.5", 4), ("softmax:p=0.9", 1)):
+        store.write_shard(ShardResult("ds", V, f"s0#{rule}", "image", samples=10, counts={0: count}, rule=rule))
+    store.refresh_totals("ds", V)
+    assert store.concept_totals("ds", V) == store.frequencies("ds", V)

@@ -80,10 +80,8 @@ def triton_killed(server):
 OUTAGES = {
     "kill -9": triton_killed,
     # A graceful stop (SIGTERM, what Kubernetes sends first) unloads the models while the server still
-    # answers: requests then fail with NOT_FOUND "has no available versions", which the inference
-    # adapter reports as a permanent error, so the shard in hand is dead-lettered instead of retried.
-    "SIGTERM": pytest.param(triton_outage, marks=pytest.mark.xfail(
-        strict=True, reason="adapters/inference/triton_backend.py: NOT_FOUND while models unload is not treated as transient")),
+    # answers: requests fail with NOT_FOUND "has no available versions", which must be retried.
+    "SIGTERM": triton_outage,
 }
 
 

@@ -20,9 +20,11 @@ class FrequencyServicer(pb_grpc.FrequencyServiceServicer):
 
     @grpc_errors
     def GetFrequencies(self, request, context):
-        answer = self.queries.frequencies(request.dataset, list(request.concepts), request.vocabulary_version or None)
+        answer = self.queries.frequencies(request.dataset, list(request.concepts), request.vocabulary_version or None,
+                                          rule=request.image_rule or None)
         return pb.GetFrequenciesResponse(dataset=answer.dataset, vocabulary_version=answer.vocabulary_version,
-                                         frequencies=_frequencies(answer), unknown=answer.unknown, samples=answer.samples)
+                                         frequencies=_frequencies(answer), unknown=answer.unknown, samples=answer.samples,
+                                         image_rule=answer.image_rule)
 
     @grpc_errors
     def TopConcepts(self, request, context):

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63onceptfreq/v1/frequency.proto\x12\x0e\x63onceptfreq.v1\"b\n\x10\x43onceptFrequency\x12\x12\n\nconcept_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\x03\x12\r\n\x05image\x18\x04 \x01(\x03\x12\x0f\n\x07matched\x18\x05 \x01(\x03\"V\n\x15GetFrequenciesRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08\x63oncepts\x18\x02 \x03(\t\x12\x1a\n\x12vocabulary_version\x18\x03 \x01(\t\"\x9e\x01\n\x16GetFrequenciesResponse\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x35\n\x0b\x66requencies\x18\x03 \x03(\x0b\x32 .conceptfreq.v1.ConceptFrequency\x12\x0f\n\x07unknown\x18\x04 \x03(\t\x12\x0f\n\x07samples\x18\x05 \x01(\x03\"j\n\x12TopConceptsRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\r\x12\x0e\n\x06rarest\x18\x03 \x01(\x08\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x05 \x01(\t\"y\n\x13TopConceptsResponse\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x35\n\x0b\x66requencies\x18\x03 \x03(\x0b\x32 .conceptfreq.v1.ConceptFrequency\"\x15\n\x13ListDatasetsRequest\"z\n\x0e\x44\x61tasetSummary\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x13\n\x0bshards_done\x18\x03 \x01(\x03\x12\x15\n\rshards_failed\x18\x04 \x01(\x03\x12\x0f\n\x07samples\x18\x05 \x01(\x03\"H\n\x14ListDatasetsResponse\x12\x30\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1e.conceptfreq.v1.DatasetSummary2\xa6\x02\n\x10\x46requencyService\x12_\n\x0eGetFrequencies\x12%.conceptfreq.v1.GetFrequenciesRequest\x1a&.conceptfreq.v1.GetFrequenciesResponse\x12V\n\x0bTopConcepts\x12\".conceptfreq.v1.TopConceptsRequest\x1a#.conceptfreq.v1.TopConceptsResponse\x12Y\n\x0cListDatasets\x12#.conceptfreq.v1.ListDatasetsRequest\x1a$.conceptfreq.v1.ListDatasetsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63onceptfreq/v1/frequency.proto\x12\x0e\x63onceptfreq.v1\"b\n\x10\x43onceptFrequency\x12\x12\n\nconcept_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\x03\x12\r\n\x05image\x18\x04 \x01(\x03\x12\x0f\n\x07matched\x18\x05 \x01(\x03\"j\n\x15GetFrequenciesRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08\x63oncepts\x18\x02 \x03(\t\x12\x1a\n\x12vocabulary_version\x18\x03 \x01(\t\x12\x12\n\nimage_rule\x18\x04 \x01(\t\"\xb2\x01\n\x16GetFrequenciesResponse\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x35\n\x0b\x66requencies\x18\x03 \x03(\x0b\x32 .conceptfreq.v1.ConceptFrequency\x12\x0f\n\x07unknown\x18\x04 \x03(\t\x12\x0f\n\x07samples\x18\x05 \x01(\x03\x12\x12\n\nimage_rule\x18\x06 \x01(\t\"j\n\x12TopConceptsRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\r\x12\x0e\n\x06rarest\x18\x03 \x01(\x08\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x05 \x01(\t\"y\n\x13TopConceptsResponse\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x35\n\x0b\x66requencies\x18\x03 \x03(\x0b\x32 .conceptfreq.v1.ConceptFrequency\"\x15\n\x13ListDatasetsRequest\"z\n\x0e\x44\x61tasetSummary\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x13\n\x0bshards_done\x18\x03 \x01(\x03\x12\x15\n\rshards_failed\x18\x04 \x01(\x03\x12\x0f\n\x07samples\x18\x05 \x01(\x03\"H\n\x14ListDatasetsResponse\x12\x30\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1e.conceptfreq.v1.DatasetSummary2\xa6\x02\n\x10\x46requencyService\x12_\n\x0eGetFrequencies\x12%.conceptfreq.v1.GetFrequenciesRequest\x1a&.conceptfreq.v1.GetFrequenciesResponse\x12V\n\x0bTopConcepts\x12\".conceptfreq.v1.TopConceptsRequest\x1a#.conceptfreq.v1.TopConceptsResponse\x12Y\n\x0cListDatasets\x12#.conceptfreq.v1.ListDatasetsRequest\x1a$.conceptfreq.v1.ListDatasetsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,19 +34,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONCEPTFREQUENCY']._serialized_start=50
   _globals['_CONCEPTFREQUENCY']._serialized_end=148
   _globals['_GETFREQUENCIESREQUEST']._serialized_start=150
-  _globals['_GETFREQUENCIESREQUEST']._serialized_end=236
-  _globals['_GETFREQUENCIESRESPONSE']._serialized_start=239
-  _globals['_GETFREQUENCIESRESPONSE']._serialized_end=397
-  _globals['_TOPCONCEPTSREQUEST']._serialized_start=399
-  _globals['_TOPCONCEPTSREQUEST']._serialized_end=505
-  _globals['_TOPCONCEPTSRESPONSE']._serialized_start=507
-  _globals['_TOPCONCEPTSRESPONSE']._serialized_end=628
-  _globals['_LISTDATASETSREQUEST']._serialized_start=630
-  _globals['_LISTDATASETSREQUEST']._serialized_end=651
-  _globals['_DATASETSUMMARY']._serialized_start=653
-  _globals['_DATASETSUMMARY']._serialized_end=775
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=777
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=849
-  _globals['_FREQUENCYSERVICE']._serialized_start=852
-  _globals['_FREQUENCYSERVICE']._serialized_end=1146
+  _globals['_GETFREQUENCIESREQUEST']._serialized_end=256
+  _globals['_GETFREQUENCIESRESPONSE']._serialized_start=259
+  _globals['_GETFREQUENCIESRESPONSE']._serialized_end=437
+  _globals['_TOPCONCEPTSREQUEST']._serialized_start=439
+  _globals['_TOPCONCEPTSREQUEST']._serialized_end=545
+  _globals['_TOPCONCEPTSRESPONSE']._serialized_start=547
+  _globals['_TOPCONCEPTSRESPONSE']._serialized_end=668
+  _globals['_LISTDATASETSREQUEST']._serialized_start=670
+  _globals['_LISTDATASETSREQUEST']._serialized_end=691
+  _globals['_DATASETSUMMARY']._serialized_start=693
+  _globals['_DATASETSUMMARY']._serialized_end=815
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=817
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=889
+  _globals['_FREQUENCYSERVICE']._serialized_start=892
+  _globals['_FREQUENCYSERVICE']._serialized_end=1186
 # @@protoc_insertion_point(module_scope)

@@ -21,28 +21,32 @@ class ConceptFrequency(_message.Message):
     def __init__(self, concept_id: _Optional[int] = ..., name: _Optional[str] = ..., text: _Optional[int] = ..., image: _Optional[int] = ..., matched: _Optional[int] = ...) -> None: ...
 
 class GetFrequenciesRequest(_message.Message):
-    __slots__ = ("dataset", "concepts", "vocabulary_version")
+    __slots__ = ("dataset", "concepts", "vocabulary_version", "image_rule")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     CONCEPTS_FIELD_NUMBER: _ClassVar[int]
     VOCABULARY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_RULE_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     concepts: _containers.RepeatedScalarFieldContainer[str]
     vocabulary_version: str
-    def __init__(self, dataset: _Optional[str] = ..., concepts: _Optional[_Iterable[str]] = ..., vocabulary_version: _Optional[str] = ...) -> None: ...
+    image_rule: str
+    def __init__(self, dataset: _Optional[str] = ..., concepts: _Optional[_Iterable[str]] = ..., vocabulary_version: _Optional[str] = ..., image_rule: _Optional[str] = ...) -> None: ...
 
 class GetFrequenciesResponse(_message.Message):
-    __slots__ = ("dataset", "vocabulary_version", "frequencies", "unknown", "samples")
+    __slots__ = ("dataset", "vocabulary_version", "frequencies", "unknown", "samples", "image_rule")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     VOCABULARY_VERSION_FIELD_NUMBER: _ClassVar[int]
     FREQUENCIES_FIELD_NUMBER: _ClassVar[int]
     UNKNOWN_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_RULE_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     vocabulary_version: str
     frequencies: _containers.RepeatedCompositeFieldContainer[ConceptFrequency]
     unknown: _containers.RepeatedScalarFieldContainer[str]
     samples: int
-    def __init__(self, dataset: _Optional[str] = ..., vocabulary_version: _Optional[str] = ..., frequencies: _Optional[_Iterable[_Union[ConceptFrequency, _Mapping]]] = ..., unknown: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ...) -> None: ...
+    image_rule: str
+    def __init__(self, dataset: _Optional[str] = ..., vocabulary_version: _Optional[str] = ..., frequencies: _Optional[_Iterable[_Union[ConceptFrequency, _Mapping]]] = ..., unknown: _Optional[_Iterable[str]] = ..., samples: _Optional[int] = ..., image_rule: _Optional[str] = ...) -> None: ...
 
 class TopConceptsRequest(_message.Message):
     __slots__ = ("dataset", "k", "rarest", "kind", "vocabulary_version")

@@ -34,6 +34,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TRANSIENT = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"}
+# While Triton shuts down gracefully (SIGTERM, which Kubernetes sends first) or reloads a model,
+# it answers NOT_FOUND "... has no available versions": the model is coming back, not missing.
+_UNLOADING = ("has no available versions", "is not ready", "unloading")
+
+
+def _transient(code: str, message: str) -> bool:
+    return code in TRANSIENT or (code == "NOT_FOUND" and any(m in message for m in _UNLOADING))
 
 
 def _status(error: Exception) -> str:
@@ -114,7 +121,7 @@ class TritonBackend:
                 return fn(self._connect())
             except InferenceServerException as error:
                 code = _status(error)
-                if code not in TRANSIENT:
+                if not _transient(code, str(error.message())):
                     if code == "INVALID_ARGUMENT":
                         raise UserError(f"Triton at {self.address} rejected {what}: {error.message()}") from None
                     raise RuntimeError(f"Triton at {self.address}: {what} failed ({code}): {error.message()}") from None

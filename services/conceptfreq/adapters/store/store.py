@@ -292,10 +292,13 @@ class CountStore:
             SELECT argMax(samples, seq) AS samples, argMax(state, seq) AS state FROM {db}.shard_ledger
             WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND stage = %(s)s GROUP BY shard) WHERE state = 'done'""",
                                           d=dataset, v=vocabulary_version, s=TEXT)
-        self.execute(f"""INSERT INTO {{db}}.concept_totals (dataset, vocabulary_version, snapshot, kind, concept_id, count)
-            SELECT %(d)s, %(v)s, %(snap)s, kind, concept_id, sum(count) FROM {{db}}.shard_counts
-            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND {self._VISIBLE}
-            GROUP BY kind, concept_id""", d=dataset, v=vocabulary_version, snap=snapshot)
+        # Each kind under its default rule, as `frequencies` reads it: counts of two rules never add up.
+        rules = tuple(self.default_rules(dataset, vocabulary_version).items())
+        if rules:
+            self.execute(f"""INSERT INTO {{db}}.concept_totals (dataset, vocabulary_version, snapshot, kind, concept_id, count)
+                SELECT %(d)s, %(v)s, %(snap)s, kind, concept_id, sum(count) FROM {{db}}.shard_counts
+                WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND (kind, rule) IN %(rules)s AND {self._VISIBLE}
+                GROUP BY kind, concept_id""", d=dataset, v=vocabulary_version, snap=snapshot, rules=rules)
         self.insert("totals_snapshots", ["dataset", "vocabulary_version", "snapshot", "seq", "shards", "samples", "computed_at_ms"],
                     [(dataset, vocabulary_version, snapshot, seq, int(shards), int(samples or 0), seq // 1_000_000)])
         return snapshot
