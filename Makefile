@@ -14,7 +14,7 @@ $(STAMP): requirements.lock services/pyproject.toml deploy/scripts/bootstrap.sh
 	bash deploy/scripts/bootstrap.sh $(VENV)
 	touch $(STAMP)
 
-## demo: generate sample shards and run count, top and query on the embedded default (chDB)
+## demo: the whole system on the embedded default (chDB, in-process bus, torch://): count, ingest with images, retag, report
 demo: setup
 	$(PY) -m conceptfreq.demo
 

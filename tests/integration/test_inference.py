@@ -11,7 +11,7 @@ import pytest
 from conceptfreq.adapters.inference import open_inference
 from conceptfreq.adapters.inference.embeddings import text_embeddings
 from conceptfreq.adapters.inference.models import preprocess_config
-from conceptfreq.adapters.inference.repository import PYTHON_MODEL, write_model_repository
+from conceptfreq.adapters.inference.repository import PYTHON_MODEL_SHIM, write_model_repository
 from conceptfreq.core.prompts import make_prompts
 from conceptfreq.errors import UnavailableError, UserError
 from conceptfreq.evaluator.synthetic import PALETTE, image_bytes
@@ -152,7 +152,7 @@ def test_deploy_repository_is_current(tmp_path):
     for name in names.values():
         assert (deployed / name / "config.pbtxt").read_text() == (tmp_path / name / "config.pbtxt").read_text(), \
             "stale: run python -m conceptfreq.adapters.inference.repository --model ViT-B-32 --pretrained laion400m_e32 --out deploy/triton/models"
-        assert (deployed / name / "1" / "model.py").read_text() == PYTHON_MODEL.read_text()
+        assert (deployed / name / "1" / "model.py").read_text() == PYTHON_MODEL_SHIM
 
 
 def test_evaluation_through_triton_matches_in_process(capsys, tmp_path, triton, tiny_model, chdb_url):

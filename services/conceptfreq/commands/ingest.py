@@ -8,7 +8,8 @@ What is published, so that running ingest again is always safe:
 - failed shards: left alone; `conceptfreq retry --failed` (or `--force`) republishes them.
 
 With the in-process bus (inproc://, the default) nothing outside this process could consume the
-events, so ingest runs the parser and the counter itself until every published shard is done or
+events, so ingest runs the parser, the counter and, when the stages include `image`, the tagger
+itself (the services' own loops and handlers, in threads) until every published shard is done or
 failed. With Kafka it returns once the events are durable (`--wait` to follow the run instead).
 """
 
@@ -19,18 +20,19 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Collection, Sequence
 
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
 from conceptfreq.adapters.bus.events import shard_event, shard_key
 from conceptfreq.adapters.bus.retry import Retrier
 from conceptfreq.adapters.shards import SHARD_FORMATS, expand_shards
 from conceptfreq.adapters.store import CountStore, open_store
-from conceptfreq.core.counting import DONE, FAILED, TEXT
+from conceptfreq.core.counting import DONE, FAILED, IMAGE, TEXT
 from conceptfreq.core.vocabulary import Vocabulary, load
 from conceptfreq.counter.progress import finished_since, shard_progress
 from conceptfreq.errors import UserError
 from conceptfreq.options import add_bus, add_dataset, add_store, add_vocab, env, store_url, topics
+from conceptfreq.tagger.main import add_tagging
 from conceptfreq.v1 import events_pb2
 
 
@@ -43,7 +45,7 @@ def register(subparsers) -> None:
     add_bus(parser)
     add_store(parser)
     parser.add_argument("--stages", default=env("STAGES", TEXT), metavar="LIST",
-                        help="comma-separated stages to run on each shard (env CONCEPTFREQ_STAGES; default text)")
+                        help="comma-separated stages to run on each shard: text, image (env CONCEPTFREQ_STAGES; default text)")
     parser.add_argument("--format", choices=SHARD_FORMATS, default=None, help="shard format (default: from each file's extension)")
     parser.add_argument("--caption-column", default="", help="caption column of parquet shards (default caption)")
     parser.add_argument("--force", action="store_true", help="publish done and failed shards too: recount them")
@@ -51,6 +53,7 @@ def register(subparsers) -> None:
     parser.add_argument("--timeout", type=float, default=0, help="give up waiting after this many seconds (0: never)")
     parser.add_argument("--parsers", type=int, default=1, help="in-process bus only: parser threads to run (default 1)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_tagging(parser.add_argument_group("image stage, in-process bus only (on Kafka the tagger service has these flags)"))
     parser.set_defaults(func=run)
 
 
@@ -164,15 +167,30 @@ def wait_finished(store: CountStore, dataset: str, version: str, shards: Sequenc
     return True
 
 
-def run_embedded(bus: Bus, store: CountStore, topics: Topics, summary: Announced, *, parsers: int = 1, timeout_s: float = 0) -> bool:
-    """Run parser(s) and counter in threads of this process until the published shards are finished."""
+def embedded_tagger(args, store: CountStore, bus: Bus, stages: Collection[str], vocabulary: Vocabulary | None):
+    """The tagger this process must run itself, or None: only the in-process bus needs one (on Kafka
+    the tagger service consumes the events), and only when a shard asks for the image stage."""
+    if not (bus.process_local and IMAGE in stages):
+        return None
+    from conceptfreq.tagger.main import build_tagger
+
+    return build_tagger(args, store, Retrier(stage=IMAGE), vocabulary)
+
+
+def run_embedded(bus: Bus, store: CountStore, topics: Topics, summary: Announced, *, parsers: int = 1, timeout_s: float = 0,
+                 tagger=None) -> bool:
+    """Run parser(s), the tagger (if given) and the counter in threads of this process until the
+    published shards are finished."""
     from conceptfreq.counter.main import counter_loop
     from conceptfreq.parser.main import parser_loop
     from conceptfreq.parser.service import Vocabularies
+    from conceptfreq.tagger.main import tagger_loop
 
     stop = threading.Event()
     vocabularies = Vocabularies(store)
     loops = [parser_loop(bus, store, topics, Retrier(stop, stage=TEXT), vocabularies=vocabularies) for _ in range(max(1, parsers))]
+    if tagger is not None:
+        loops.append(tagger_loop(bus, store, topics, Retrier(stop, stage=IMAGE), tagger))
     loops.append(counter_loop(bus, store, topics, Retrier(stop, stage="counted"), batch_s=0.1))
     threads = [threading.Thread(target=loop.run, name=f"embedded-{i}", daemon=True) for i, loop in enumerate(loops)]
     for thread in threads:
@@ -186,10 +204,10 @@ def run_embedded(bus: Bus, store: CountStore, topics: Topics, summary: Announced
             thread.join()
 
 
-def follow(bus: Bus, store: CountStore, names: Topics, summary: Announced, args) -> bool:
+def follow(bus: Bus, store: CountStore, names: Topics, summary: Announced, args, tagger=None) -> bool:
     """After publishing: run the services here (in-process bus), or wait for the cluster's if asked."""
     if bus.process_local:
-        return run_embedded(bus, store, names, summary, parsers=args.parsers, timeout_s=args.timeout)
+        return run_embedded(bus, store, names, summary, parsers=args.parsers, timeout_s=args.timeout, tagger=tagger)
     if args.wait:
         return wait_finished(store, summary.dataset, summary.vocabulary_version, summary.published, summary.started_ms,
                              recount=summary.forced, timeout_s=args.timeout, poll_s=1.0)
@@ -203,13 +221,18 @@ def run(args) -> int:
     vocabulary = load(args.vocab)
     shards = expand_shards(args.shards)
     store = open_store(store_url(args))
+    tagger = None
     try:
         bus, names = open_bus(args.bus), topics(args)
+        # Before announcing: a wrong --model or --pretrained then leaves no shard pending.
+        tagger = embedded_tagger(args, store, bus, stages, vocabulary)
         summary = Announce(store, bus, names).run(args.dataset, shards, vocabulary, stages=stages, format=args.format or "",
                                                  caption_column=args.caption_column, force=args.force)
-        finished = follow(bus, store, names, summary, args)
+        finished = follow(bus, store, names, summary, args, tagger)
         report = report_json(store, summary) if (bus.process_local or args.wait) else None
     finally:
+        if tagger is not None:
+            tagger.close()
         store.close()
     print(json.dumps({**_summary(summary), **(report or {})}, indent=2) if args.json else _text(summary, report, finished))
     if not finished:

@@ -15,11 +15,12 @@ import time
 from conceptfreq.adapters.bus import open_bus
 from conceptfreq.adapters.bus.events import decode, shard_event
 from conceptfreq.adapters.store import open_store
-from conceptfreq.commands.ingest import Announced, follow, ledger_progress, publish_events
+from conceptfreq.commands.ingest import Announced, embedded_tagger, follow, ledger_progress, publish_events
 from conceptfreq.core.counting import DONE, FAILED, PENDING
 from conceptfreq.counter.progress import shard_progress, worker_stages
 from conceptfreq.errors import NotFoundError
 from conceptfreq.options import add_bus, add_dataset, add_store, store_url, topics
+from conceptfreq.tagger.main import add_tagging
 from conceptfreq.v1 import events_pb2
 
 
@@ -34,6 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("--timeout", type=float, default=0, help="give up waiting after this many seconds (0: never)")
     parser.add_argument("--parsers", type=int, default=1, help="in-process bus only: parser threads to run (default 1)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_tagging(parser.add_argument_group("image stage, in-process bus only (on Kafka the tagger service has these flags)"))
     parser.set_defaults(func=run)
 
 
@@ -52,6 +54,7 @@ def run(args) -> int:
     store = open_store(store_url(args))
     bus, names = open_bus(args.bus), topics(args)
     results = []
+    tagger = None
     try:
         versions = sorted({s.vocabulary_version for s in store.shard_states(args.dataset, args.vocab_version)})
         if not versions:
@@ -76,9 +79,14 @@ def run(args) -> int:
                 store.record_states(args.dataset, version, stage, PENDING, shards, reason="retry requested")
             publish_events(bus, names, events)
             summary = Announced(args.dataset, version, shards=len(rows), published=[e.shard_url for e in events], started_ms=now_ms)
-            finished = follow(bus, store, names, summary, args) if events else True
+            if tagger is None:  # retried image stages need the in-process tagger, as in ingest
+                tagger = embedded_tagger(args, store, bus, {stage for event in events for stage in event.stages},
+                                         store.load_vocabulary(version))
+            finished = follow(bus, store, names, summary, args, tagger) if events else True
             results.append({"vocabulary_version": version, "republished": len(events), "finished": finished})
     finally:
+        if tagger is not None:
+            tagger.close()
         store.close()
     if args.json:
         print(json.dumps({"dataset": args.dataset, "retried": results}, indent=2))

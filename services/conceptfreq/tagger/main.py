@@ -29,9 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_bus(parser)
     add_store(parser)
     add_vocab(parser, "; used by gRPC requests without vocabulary_version (shard events name their own)")
-    add_inference(parser)
     add_server(parser, DEFAULT_PORT)
     parser.add_argument("--group", default=env("TAGGER_GROUP", "tagger"), help="consumer group (env CONCEPTFREQ_TAGGER_GROUP; default tagger)")
+    add_tagging(parser)
+
+
+def add_tagging(parser: argparse.ArgumentParser) -> None:
+    """What build_tagger reads: the model, where it runs, the rule, prompts and decoding. Shared with
+    embedded `ingest`, which runs this same tagger in process, so both take the same flags and env."""
+    add_inference(parser)
     parser.add_argument("--rule", default=env("TAGGER_RULE", DEFAULT_RULE), metavar="RULE",
                         help="tagging rule recorded for datasets that have none yet: softmax:p=P | cosine:t=T | topk:k=K "
                              f"(env CONCEPTFREQ_TAGGER_RULE; default {DEFAULT_RULE}); `retag` changes it later")
@@ -71,14 +77,15 @@ def configured_rule(args, vocabulary: Vocabulary) -> Rule:
     return parse_rule(args.rule)
 
 
-def build_tagger(args, store: CountStore, retrier: Retrier):
-    """The backend (retried while Triton starts), concept indexes, decode pool and rule."""
+def build_tagger(args, store: CountStore, retrier: Retrier, vocabulary: Vocabulary | None = None):
+    """The backend (retried while Triton starts), concept indexes, decode pool and rule. `vocabulary`
+    serves gRPC requests that name none and the names of a thresholds file (default: --vocab)."""
     from conceptfreq.adapters.inference import open_inference
     from conceptfreq.parser.service import Vocabularies
     from conceptfreq.tagger.service import Tagger
     from conceptfreq.tagger.stage import ConceptIndexes, DecodeOptions, TagImages
 
-    default = load(args.vocab)
+    default = vocabulary or load(args.vocab)
     rule = configured_rule(args, default)
     backend = retrier.call(lambda: open_inference(args.inference, args.model, pretrained(args), args.precision), "connect inference")
     prompts = make_prompts(args.prompts, extra=args.template)

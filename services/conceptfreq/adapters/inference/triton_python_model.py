@@ -1,6 +1,6 @@
 """Triton python-backend model: one open_clip tower (image or text) behind dynamic batching.
 
-`write_model_repository` copies this file into `<repository>/<name>/1/model.py`; the server's
+`write_model_repository` writes `<repository>/<name>/1/model.py` as a shim importing this class; the server's
 python stub runs it with the same interpreter and packages as the client side (see
 devservers/triton.py), and it delegates to TorchBackend, so `triton://` and `torch://` run the
 same code and give the same embeddings.
