@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -16,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.conftest import SHARED_DATA
 
+# As tests/conftest.py finds it, without importing the test fixtures into the measured child process.
+SHARED_DATA = Path(os.environ.get("CONCEPTFREQ_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 CAPTIONS_TSV = SHARED_DATA / "cc3m_val_captions.tsv"
 ARTIFACTS = SHARED_DATA / "paper_artifacts" / "search_counts"
 TARGET_CAPTIONS = 1_000_000
@@ -29,6 +29,16 @@ def load_captions() -> list[str]:
         return [line.split("\t", 1)[0] for line in f]
 
 
+def _memory_mib(field: str) -> float:
+    """VmHWM (peak) or VmRSS of this process. Not ru_maxrss: Linux carries that over from the
+    parent across fork+exec, so a child started after a torch benchmark would report torch's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def _phrase_throughput_child() -> None:
     """Runs in a fresh process so its peak RSS is the matcher's alone (no spaCy, no other benches)."""
     from conceptfreq.core.matching import PhraseMatcher
@@ -37,14 +47,13 @@ def _phrase_throughput_child() -> None:
     captions = load_captions()
     repeats = -(-TARGET_CAPTIONS // len(captions))
     captions = captions * repeats
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = _memory_mib("VmRSS")
     matcher = PhraseMatcher(default())
     started = time.process_time()  # CPU time of this process: the per-core rate
     hits = matcher.match(captions)
     cpu = time.process_time() - started
     print(json.dumps({"captions": len(captions), "cpu_seconds": cpu, "hits": int(hits.concept.size),
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "rss_before_mib": rss_before / 1024, "keys": matcher.n_keys}))
+                      "peak_rss_mib": _memory_mib("VmHWM"), "rss_before_mib": rss_before, "keys": matcher.n_keys}))
 
 
 def spacy_baseline_rate(captions: list[str]) -> float:

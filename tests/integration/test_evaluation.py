@@ -19,7 +19,7 @@ from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.inference import INFERENCE_SCHEMES
 from conceptfreq.adapters.store import open_store
 from conceptfreq.cli import main
-from conceptfreq.core.vocabulary import from_names, load
+from conceptfreq.core.vocabulary import load
 from conceptfreq.evaluator.main import evaluator_loop
 from conceptfreq.evaluator.results import EvalStore
 from conceptfreq.evaluator.run import Evaluator, InferenceConfig, shard_event

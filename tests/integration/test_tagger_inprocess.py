@@ -3,10 +3,8 @@ handler, retag against a re-run, bad images in a shard, and gRPC TagImages."""
 
 from __future__ import annotations
 
-import io
 
 import grpc
-import numpy as np
 import pytest
 
 from conceptfreq.adapters.bus import Message

@@ -71,6 +71,16 @@ def test_retrier_gives_up_other_errors_after_a_few_attempts_and_permanent_ones_a
     assert len(calls) == 1
 
 
+def test_retrier_never_retries_a_user_error():
+    """A bad model name or store URL at start-up fails at once, with its one-line message."""
+    from conceptfreq.errors import UserError
+
+    calls = []
+    with pytest.raises(UserError, match="unknown model"):
+        Retrier(backoff=FAST).call(lambda: calls.append(1) or (_ for _ in ()).throw(UserError("unknown model 'nope'")), "connect")
+    assert len(calls) == 1
+
+
 def test_retrier_abandons_when_stopped_while_waiting():
     stop = threading.Event()
     retrier = Retrier(stop, Backoff(initial_s=10, maximum_s=10))

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import threading
 
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
-from conceptfreq.adapters.bus.retry import Abandoned, Retrier
-from conceptfreq.adapters.bus.worker import ConsumeLoop, start_loop, stop_on_signals
+from conceptfreq.adapters.bus.retry import Retrier
+from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, stop_on_signals
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.metrics import start_metrics
 from conceptfreq.adapters.store import CountStore, open_store
 from conceptfreq.counter.service import COUNTED, CountStageResults
 from conceptfreq.options import add_bus, add_server, add_store, env, store_url, topics
 
-log = logging.getLogger(__name__)
 DEFAULT_PORT = 50053
 
 
@@ -43,14 +41,7 @@ def run(args) -> int:
     start_metrics(args.metrics_port)
     server, port = serve([], args.port, args.host)  # health and reflection, for the orchestrator's probes
     bus, names = open_bus(args.bus), topics(args)
-    try:
-        loop = counter_loop(bus, store, names, retrier, group=args.group, batch_s=args.batch_seconds)
-        print(f"counter: consuming {names.results} as group {args.group} on {bus.url}; store {store.location}; "
-              f"health on {args.host}:{port}", flush=True)
-        loop.run()
-    except Abandoned:
-        log.info("stopped while starting")
-    finally:
-        server.stop(grace=5).wait()
-        store.close()
-    return 0
+    return serve_until_stopped(lambda: counter_loop(bus, store, names, retrier, group=args.group, batch_s=args.batch_seconds), server,
+                               f"counter: consuming {names.results} as group {args.group} on {bus.url}; store {store.location}; "
+                               f"health on {args.host}:{port}",
+                               store.close)

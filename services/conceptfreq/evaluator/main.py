@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import threading
 
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
-from conceptfreq.adapters.bus.retry import Abandoned, Retrier
-from conceptfreq.adapters.bus.worker import ConsumeLoop, start_loop, stop_on_signals
+from conceptfreq.adapters.bus.retry import Retrier
+from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, stop_on_signals
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.metrics import start_metrics
 from conceptfreq.adapters.store import open_store
@@ -17,7 +16,6 @@ from conceptfreq.evaluator.run import DEFAULT_TOPIC, STAGE, Evaluator, Inference
 from conceptfreq.evaluator.service import EvaluateShardEvents, EvaluatorServicer, registration
 from conceptfreq.options import add_bus, add_inference, add_server, add_store, add_vocab, env, store_url, topics
 
-log = logging.getLogger(__name__)
 DEFAULT_PORT = 50056
 
 
@@ -61,15 +59,7 @@ def run(args) -> int:
     servicer = EvaluatorServicer(evaluator, bus, topic=args.topic_eval_shards, partitions=names.partitions,
                                  vocabulary=load(args.vocab))
     server, port = serve([registration(servicer)], args.port, args.host)
-    try:
-        loop = evaluator_loop(bus, evaluator, names, retrier, topic=args.topic_eval_shards, group=args.group)
-        print(f"evaluator: gRPC on {args.host}:{port}; consuming {args.topic_eval_shards} as group {args.group} on {bus.url}; "
-              f"inference {args.inference}; store {store.location}", flush=True)
-        loop.run()
-    except Abandoned:
-        log.info("stopped while starting")
-    finally:
-        server.stop(grace=5).wait()
-        evaluator.close()
-        store.close()
-    return 0
+    return serve_until_stopped(lambda: evaluator_loop(bus, evaluator, names, retrier, topic=args.topic_eval_shards, group=args.group), server,
+                               f"evaluator: gRPC on {args.host}:{port}; consuming {args.topic_eval_shards} as group {args.group} on {bus.url}; "
+                               f"inference {args.inference}; store {store.location}",
+                               evaluator.close, store.close)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import threading
 
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
-from conceptfreq.adapters.bus.retry import Abandoned, Retrier
-from conceptfreq.adapters.bus.worker import ConsumeLoop, start_loop, stop_on_signals
+from conceptfreq.adapters.bus.retry import Retrier
+from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, stop_on_signals
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.metrics import start_metrics
 from conceptfreq.adapters.store import CountStore, open_store
@@ -18,7 +17,6 @@ from conceptfreq.core.vocabulary import load
 from conceptfreq.options import add_bus, add_server, add_store, add_vocab, env, store_url, topics
 from conceptfreq.parser.service import ParseShardEvents, Vocabularies, registration
 
-log = logging.getLogger(__name__)
 DEFAULT_PORT = 50052
 
 
@@ -48,14 +46,7 @@ def run(args) -> int:
     start_metrics(args.metrics_port)
     server, port = serve([registration(vocabularies)], args.port, args.host)
     bus, names = open_bus(args.bus), topics(args)
-    try:
-        loop = parser_loop(bus, store, names, retrier, group=args.group, method=args.method, vocabularies=vocabularies)
-        print(f"parser: gRPC on {args.host}:{port}; consuming {names.shards} as group {args.group} on {bus.url}; "
-              f"store {store.location}", flush=True)
-        loop.run()
-    except Abandoned:
-        log.info("stopped while starting")
-    finally:
-        server.stop(grace=5).wait()
-        store.close()
-    return 0
+    return serve_until_stopped(lambda: parser_loop(bus, store, names, retrier, group=args.group, method=args.method, vocabularies=vocabularies), server,
+                               f"parser: gRPC on {args.host}:{port}; consuming {names.shards} as group {args.group} on {bus.url}; "
+                               f"store {store.location}",
+                               store.close)

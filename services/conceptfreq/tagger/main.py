@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import threading
 from pathlib import Path
 
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
 from conceptfreq.adapters.bus.retry import Abandoned, Retrier
-from conceptfreq.adapters.bus.worker import ConsumeLoop, start_loop, stop_on_signals
+from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, stop_on_signals
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS, EXECUTORS
 from conceptfreq.adapters.metrics import start_metrics
@@ -21,7 +20,6 @@ from conceptfreq.core.vocabulary import Vocabulary, load
 from conceptfreq.errors import UserError
 from conceptfreq.options import add_bus, add_inference, add_server, add_store, add_vocab, env, pretrained, store_url, topics
 
-log = logging.getLogger(__name__)
 DEFAULT_PORT = 50054
 
 
@@ -116,16 +114,8 @@ def run(args) -> int:
     start_metrics(args.metrics_port)
     server, port = serve([registration(tagger)], args.port, args.host)
     bus, names = open_bus(args.bus), topics(args)
-    try:
-        loop = tagger_loop(bus, store, names, retrier, tagger, group=args.group)
-        print(f"tagger: gRPC on {args.host}:{port}; consuming {names.shards} as group {args.group} on {bus.url}; "
-              f"inference {tagger.images.backend.url} ({tagger.images.backend.model_id}); rule {tagger.rule}; "
-              f"store {store.location}", flush=True)
-        loop.run()
-    except Abandoned:
-        log.info("stopped while starting")
-    finally:
-        server.stop(grace=5).wait()
-        tagger.close()
-        store.close()
-    return 0
+    return serve_until_stopped(lambda: tagger_loop(bus, store, names, retrier, tagger, group=args.group), server,
+                               f"tagger: gRPC on {args.host}:{port}; consuming {names.shards} as group {args.group} on {bus.url}; "
+                               f"inference {tagger.images.backend.url} ({tagger.images.backend.model_id}); rule {tagger.rule}; "
+                               f"store {store.location}",
+                               tagger.close, store.close)

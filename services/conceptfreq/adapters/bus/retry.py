@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from conceptfreq.adapters.metrics import RETRIES
-from conceptfreq.errors import UnavailableError
+from conceptfreq.errors import UnavailableError, UserError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,7 +59,7 @@ class Retrier:
         while True:
             try:
                 return fn()
-            except permanent:
+            except (UserError, *permanent):  # bad input or configuration: retrying cannot help
                 raise
             except UnavailableError as error:
                 reason = error

@@ -148,3 +148,19 @@ def stop_on_signals(stop: threading.Event) -> None:
     """SIGTERM (Kubernetes) and SIGINT (Ctrl-C) ask the loop to stop after the message in hand."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+
+
+def serve_until_stopped(start: Callable[[], ConsumeLoop], server, banner: str, *closers: Callable[[], None]) -> int:
+    """A bus-driven service's life: join the group, run until SIGTERM, then stop the gRPC server and
+    release what it holds. A stop that comes while the loop is still connecting is not an error."""
+    try:
+        loop = start()
+        print(banner, flush=True)
+        loop.run()
+    except Abandoned:
+        log.info("stopped while starting")
+    finally:
+        server.stop(grace=5).wait()
+        for close in closers:
+            close()
+    return 0

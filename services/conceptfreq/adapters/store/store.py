@@ -239,10 +239,10 @@ class CountStore:
 
     def text_hits(self, dataset: str, vocabulary_version: str, shard: str) -> dict[str, list[int]]:
         """Visible per-sample text hits of one shard."""
-        rows = self.execute(f"""SELECT sample_key, concept_ids FROM {{db}}.text_hits
+        rows = self.execute("""SELECT sample_key, concept_ids FROM {db}.text_hits
             WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s
               AND ('text', shard, attempt_id) IN (
-                SELECT stage, shard, argMax(attempt_id, seq) FROM {{db}}.shard_ledger
+                SELECT stage, shard, argMax(attempt_id, seq) FROM {db}.shard_ledger
                 WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s
                 GROUP BY stage, shard HAVING argMax(state, seq) = 'done')
             ORDER BY sample_key""", d=dataset, v=vocabulary_version, s=shard)
