@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from conceptfreq.adapters.images import ImageDecoder
+from conceptfreq.adapters.images import FastPreprocess, ImageDecoder
 from conceptfreq.core.evaluation import ClassTally, tally, top_k
 from conceptfreq.evaluator.datasets import EvalSample, EvalSet
 
@@ -25,10 +25,11 @@ log = logging.getLogger(__name__)
 class Preparer:
     """Decode + preprocess in threads (the tagger's ImageDecoder, so a bad image is skipped for the
     same reason everywhere): bytes in, (pixels or None, skip reason or None) out. JPEG draft mode
-    stays off: evaluation keeps exact parity with open_clip's own loader."""
+    stays off: evaluation keeps exact parity with open_clip's own loader. FastPreprocess gives
+    open_clip's values without calling into torch from the decode threads (see its docstring)."""
 
     def __init__(self, preprocess: Callable, workers: int = 2):
-        self.decoder = ImageDecoder(preprocess, draft_size=None)
+        self.decoder = ImageDecoder(FastPreprocess.wrap(preprocess), draft_size=None)
         self.pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") if workers > 1 else None
 
     def _one(self, data: bytes | None) -> tuple[np.ndarray | None, str | None]:
