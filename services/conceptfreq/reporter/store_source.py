@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conceptfreq.adapters.store import CountStore
+from conceptfreq.adapters.store import CountStore, visible
 from conceptfreq.core.counting import KINDS
 from conceptfreq.core.trends import TrendData
 from conceptfreq.errors import NotFoundError, UserError
@@ -19,9 +19,7 @@ from conceptfreq.reporter.importer import PAPER_SHARD_PREFIX
 from conceptfreq.reporter.paper import METHOD_ALIASES, PAPER_DOWNSTREAM, method_kind
 
 # Rows of a dataset's kind that readers see: each shard's latest attempt, if it is done.
-_VISIBLE_KIND = """dataset = %(d)s AND kind = %(k)s AND (vocabulary_version, stage, shard, attempt_id) IN (
-    SELECT vocabulary_version, stage, shard, argMax(attempt_id, seq) FROM {db}.shard_ledger
-    WHERE dataset = %(d)s GROUP BY vocabulary_version, stage, shard HAVING argMax(state, seq) = 'done')"""
+_VISIBLE_KIND = "dataset = %(d)s AND kind = %(k)s AND " + visible(across_vocabularies=True)
 _VISIBLE = _VISIBLE_KIND + " AND rule = %(r)s"
 
 

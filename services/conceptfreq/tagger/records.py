@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from conceptfreq.adapters.store import CountStore
+from conceptfreq.adapters.store import CountStore, visible
 from conceptfreq.core.counting import DONE, IMAGE, MATCHED
 from conceptfreq.core.tagging import ImageShardResult, Matched, Rule, TopScores, rule_from_json
 
@@ -107,10 +107,8 @@ def visible_image_attempts(store: CountStore, dataset: str, vocabulary_version: 
     """{shard: its visible (latest, done) image attempt}, with the ledger's samples and skips."""
     only = "AND shard IN %(s)s" if shards else ""
     rows = store.execute(f"""SELECT {_ATTEMPT_FIELDS} FROM {{db}}.image_attempts
-        WHERE dataset = %(d)s AND vocabulary_version = %(v)s {only} AND (shard, attempt_id) IN (
-            SELECT shard, argMax(attempt_id, seq) FROM {{db}}.shard_ledger
-            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND stage = %(stage)s {only}
-            GROUP BY shard HAVING argMax(state, seq) = 'done')
+        WHERE dataset = %(d)s AND vocabulary_version = %(v)s {only}
+          AND {visible(stage="%(stage)s", narrow="AND stage = %(stage)s " + only)}
         GROUP BY shard, attempt_id""", d=dataset, v=vocabulary_version, stage=IMAGE, s=tuple(shards or ()))
     attempts = {a.shard: a for a in _attempts(rows)}
     for state in store.shard_states(dataset, vocabulary_version):
@@ -207,11 +205,8 @@ class Misalignment:
 
 def misalignment(store: CountStore, dataset: str, vocabulary_version: str) -> list[Misalignment]:
     """Misalignment over the visible matched shards, per rule (the active rule first)."""
-    rows = store.execute("""SELECT rule, count(), sum(pairs), sum(misaligned), sum(no_concepts) FROM {db}.misalignment
-        WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND (stage, shard, attempt_id) IN (
-            SELECT stage, shard, argMax(attempt_id, seq) FROM {db}.shard_ledger
-            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND stage = %(stage)s
-            GROUP BY stage, shard HAVING argMax(state, seq) = 'done')
+    rows = store.execute(f"""SELECT rule, count(), sum(pairs), sum(misaligned), sum(no_concepts) FROM {{db}}.misalignment
+        WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND {visible(narrow="AND stage = %(stage)s")}
         GROUP BY rule""", d=dataset, v=vocabulary_version, stage=MATCHED)
     order = {str(r): i for i, r in enumerate(recorded_rules(store, dataset, vocabulary_version))}
     found = [Misalignment(rule, int(s), int(p), int(m), int(n)) for rule, s, p, m, n in rows]

@@ -11,10 +11,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from conceptfreq.adapters.store.backends import ChdbBackend, ClickHouseBackend
-from conceptfreq.adapters.store.store import CountStore, DatasetSummary, ShardState
+from conceptfreq.adapters.store.store import CountStore, DatasetSummary, ShardState, visible
 from conceptfreq.errors import UserError
 
-__all__ = ["CountStore", "DatasetSummary", "ShardState", "open_store", "default_store_url", "STORE_SCHEMES"]
+__all__ = ["CountStore", "DatasetSummary", "ShardState", "visible", "open_store", "default_store_url", "STORE_SCHEMES"]
 
 
 def default_store_url() -> str:

@@ -45,6 +45,21 @@ class DatasetSummary:
     samples: int = 0
 
 
+def visible(stage: str = "stage", narrow: str = "", across_vocabularies: bool = False) -> str:
+    """The one SQL condition that makes counts exactly-once (module docstring): a row is visible when
+    its (stage, shard, attempt_id) is the latest ledger row of that stage and shard and that row is
+    `done`. Parameters %(d)s, and %(v)s unless across_vocabularies (then the vocabulary version is part
+    of the key). `stage` is the row's stage column, or a literal for tables that hold one stage
+    (`'text'`); `narrow` adds conditions on the ledger scan, e.g. "AND stage = %(stage)s"."""
+    key = "vocabulary_version, stage, shard" if across_vocabularies else "stage, shard"
+    row = f"vocabulary_version, {stage}, shard" if across_vocabularies else f"{stage}, shard"
+    version = "" if across_vocabularies else " AND vocabulary_version = %(v)s"
+    return f"""({row}, attempt_id) IN (
+        SELECT {key}, argMax(attempt_id, seq) FROM {{db}}.shard_ledger
+        WHERE dataset = %(d)s{version} {narrow}
+        GROUP BY {key} HAVING argMax(state, seq) = 'done')"""
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -118,19 +133,15 @@ class CountStore:
     def record_state(self, dataset: str, vocabulary_version: str, shard: str, stage: str, state: str, *,
                      attempt_id: str = "", samples: int = 0, skip_reasons: dict[str, int] | None = None,
                      notes: dict[str, int] | None = None, reason: str = "") -> None:
-        skip_reasons = skip_reasons or {}
-        notes = notes or {}
-        self.insert("shard_ledger", _LEDGER_COLUMNS, [(
-            dataset, vocabulary_version, shard, stage, state, attempt_id, samples, sum(skip_reasons.values()),
-            list(skip_reasons) + [f"note:{n}" for n in notes], list(skip_reasons.values()) + list(notes.values()),
-            reason, time.time_ns(), _now_ms(),
-        )])
+        self.insert("shard_ledger", _LEDGER_COLUMNS, [_ledger_row(
+            dataset, vocabulary_version, shard, stage, state, time.time_ns(), attempt_id=attempt_id, samples=samples,
+            skip_reasons=skip_reasons, notes=notes, reason=reason)])
 
     def announce(self, dataset: str, vocabulary_version: str, shards: Sequence[str], stages: Sequence[str] = (TEXT,)) -> int:
         """Record shards as pending; shards the ledger already knows keep their state. Returns how many were new."""
         known = {(s.stage, s.shard) for s in self.shard_states(dataset, vocabulary_version)}
         now = time.time_ns()
-        rows = [(dataset, vocabulary_version, shard, stage, PENDING, "", 0, 0, [], [], "", now, now // 1_000_000)
+        rows = [_ledger_row(dataset, vocabulary_version, shard, stage, PENDING, now)
                 for stage in stages for shard in shards if (stage, shard) not in known]
         self.insert("shard_ledger", _LEDGER_COLUMNS, rows)
         return len(rows)
@@ -185,11 +196,7 @@ class CountStore:
 
     # --- queries --------------------------------------------------------------------------------
 
-    # The (stage, shard, attempt) triples whose rows are visible: the latest ledger row is `done`.
-    _VISIBLE = """(stage, shard, attempt_id) IN (
-        SELECT stage, shard, argMax(attempt_id, seq) FROM {db}.shard_ledger
-        WHERE dataset = %(d)s AND vocabulary_version = %(v)s
-        GROUP BY stage, shard HAVING argMax(state, seq) = 'done')"""
+    _VISIBLE = visible()
 
     def rules(self, dataset: str, vocabulary_version: str) -> dict[str, dict[str, int]]:
         """{kind: {rule: shards}} of the visible counts: which rules each kind was counted under."""
@@ -230,21 +237,22 @@ class CountStore:
             out.setdefault(int(concept), dict.fromkeys(KINDS, 0))[kind] = int(count)
         return out
 
-    def samples_counted(self, dataset: str, vocabulary_version: str, stage: str = TEXT) -> int:
-        (total,), = self.execute("""SELECT sum(samples) FROM (
+    def done_shards(self, dataset: str, vocabulary_version: str, stage: str = TEXT) -> tuple[int, int]:
+        """(shards, samples) of a stage's done shards."""
+        (shards, samples), = self.execute("""SELECT count(), sum(samples) FROM (
             SELECT argMax(samples, seq) AS samples, argMax(state, seq) AS state FROM {db}.shard_ledger
             WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND stage = %(s)s GROUP BY shard) WHERE state = 'done'""",
-                                 d=dataset, v=vocabulary_version, s=stage)
-        return int(total or 0)
+                                          d=dataset, v=vocabulary_version, s=stage)
+        return int(shards), int(samples or 0)
+
+    def samples_counted(self, dataset: str, vocabulary_version: str, stage: str = TEXT) -> int:
+        return self.done_shards(dataset, vocabulary_version, stage)[1]
 
     def text_hits(self, dataset: str, vocabulary_version: str, shard: str) -> dict[str, list[int]]:
         """Visible per-sample text hits of one shard."""
-        rows = self.execute("""SELECT sample_key, concept_ids FROM {db}.text_hits
+        rows = self.execute(f"""SELECT sample_key, concept_ids FROM {{db}}.text_hits
             WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s
-              AND ('text', shard, attempt_id) IN (
-                SELECT stage, shard, argMax(attempt_id, seq) FROM {db}.shard_ledger
-                WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s
-                GROUP BY stage, shard HAVING argMax(state, seq) = 'done')
+              AND {visible(stage="'text'", narrow="AND shard = %(s)s")}
             ORDER BY sample_key""", d=dataset, v=vocabulary_version, s=shard)
         return {key: [int(c) for c in concepts] for key, concepts in rows}
 
@@ -279,8 +287,8 @@ class CountStore:
                       shards: Sequence[tuple[str, str, int]], reason: str = "") -> None:
         """One ledger row per (shard, attempt_id, samples), in one insert: ClickHouse wants few, big inserts."""
         now = time.time_ns()
-        self.insert("shard_ledger", _LEDGER_COLUMNS, [(dataset, vocabulary_version, shard, stage, state, attempt, samples, 0, [], [],
-                                                      reason, now, now // 1_000_000) for shard, attempt, samples in shards])
+        self.insert("shard_ledger", _LEDGER_COLUMNS, [_ledger_row(dataset, vocabulary_version, shard, stage, state, now, attempt_id=attempt,
+                                                                  samples=samples, reason=reason) for shard, attempt, samples in shards])
 
     def refresh_totals(self, dataset: str, vocabulary_version: str) -> str:
         """Recompute the per-concept totals from the visible shard counts under a new snapshot,
@@ -288,10 +296,7 @@ class CountStore:
         snapshot = uuid.uuid4().hex
         # Taken before reading, so that of two concurrent refreshes the one that read later wins.
         seq = time.time_ns()
-        (shards, samples), = self.execute("""SELECT count(), sum(samples) FROM (
-            SELECT argMax(samples, seq) AS samples, argMax(state, seq) AS state FROM {db}.shard_ledger
-            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND stage = %(s)s GROUP BY shard) WHERE state = 'done'""",
-                                          d=dataset, v=vocabulary_version, s=TEXT)
+        shards, samples = self.done_shards(dataset, vocabulary_version, TEXT)
         # Each kind under its default rule, as `frequencies` reads it: counts of two rules never add up.
         rules = tuple(self.default_rules(dataset, vocabulary_version).items())
         if rules:
@@ -300,7 +305,7 @@ class CountStore:
                 WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND (kind, rule) IN %(rules)s AND {self._VISIBLE}
                 GROUP BY kind, concept_id""", d=dataset, v=vocabulary_version, snap=snapshot, rules=rules)
         self.insert("totals_snapshots", ["dataset", "vocabulary_version", "snapshot", "seq", "shards", "samples", "computed_at_ms"],
-                    [(dataset, vocabulary_version, snapshot, seq, int(shards), int(samples or 0), seq // 1_000_000)])
+                    [(dataset, vocabulary_version, snapshot, seq, shards, samples, seq // 1_000_000)])
         return snapshot
 
     def totals_snapshot(self, dataset: str, vocabulary_version: str) -> tuple[str, int, int, int] | None:
@@ -356,3 +361,14 @@ class CountStore:
 
 _LEDGER_COLUMNS = ["dataset", "vocabulary_version", "shard", "stage", "state", "attempt_id", "samples", "skipped",
                    "skip_reason_names", "skip_reason_counts", "reason", "seq", "updated_at_ms"]
+
+
+def _ledger_row(dataset: str, vocabulary_version: str, shard: str, stage: str, state: str, seq: int, *, attempt_id: str = "",
+                samples: int = 0, skip_reasons: dict[str, int] | None = None, notes: dict[str, int] | None = None,
+                reason: str = "") -> tuple:
+    """One shard_ledger row in _LEDGER_COLUMNS order. Notes (counted, yet the sample was used) share the
+    skip-reason arrays under a `note:` prefix; shard_states splits them apart again."""
+    skip_reasons, notes = skip_reasons or {}, notes or {}
+    return (dataset, vocabulary_version, shard, stage, state, attempt_id, samples, sum(skip_reasons.values()),
+            list(skip_reasons) + [f"note:{n}" for n in notes], list(skip_reasons.values()) + list(notes.values()),
+            reason, seq, seq // 1_000_000)
