@@ -17,10 +17,14 @@ STATES = (PENDING, RUNNING, DONE, FAILED)
 TEXT, IMAGE, MATCHED = "text", "image", "matched"
 KINDS = (TEXT, IMAGE, MATCHED)
 
+# The count the paper reports for each kind (its figures use RAM++ at 0.7): the rule its imported
+# counts are read under by default, here and in the reporter.
+PAPER_RULES = {TEXT: "lemmatized", IMAGE: "rampp0.7", MATCHED: "integrated_tlemmatized_i0.7"}
+
 # When a kind was counted under several rules, the one read by default: these when present (our
-# default text method, then the paper's defaults for its imported counts), else the rule that
-# covers the most shards. Image rules after `retag` are chosen explicitly by the tagger's commands.
-PREFERRED_RULES = {TEXT: ("phrase", "lemmatized"), IMAGE: ("rampp0.7",), MATCHED: ("integrated_tlemmatized_i0.7",)}
+# default text method, then the paper's), else the rule that covers the most shards. Image rules
+# after `retag` are chosen by the dataset's active tagging rule (CountStore.default_rules).
+PREFERRED_RULES = {TEXT: ("phrase", PAPER_RULES[TEXT]), IMAGE: (PAPER_RULES[IMAGE],), MATCHED: (PAPER_RULES[MATCHED],)}
 
 
 def choose_rule(kind: str, shards_by_rule: dict[str, int]) -> str:

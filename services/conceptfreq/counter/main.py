@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import threading
 
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
 from conceptfreq.adapters.bus.retry import Retrier
-from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, stop_on_signals
+from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, start_service
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.metrics import start_metrics
-from conceptfreq.adapters.store import CountStore, open_store
+from conceptfreq.adapters.store import CountStore
 from conceptfreq.counter.service import COUNTED, CountStageResults
 from conceptfreq.options import add_bus, add_server, add_store, env, store_url, topics
 
@@ -34,10 +33,7 @@ def counter_loop(bus: Bus, store: CountStore, topics: Topics, retrier: Retrier, 
 
 
 def run(args) -> int:
-    stop = threading.Event()
-    stop_on_signals(stop)
-    retrier = Retrier(stop, stage=COUNTED)
-    store = retrier.call(lambda: open_store(store_url(args)), "open store")
+    retrier, store = start_service(COUNTED, store_url(args))
     start_metrics(args.metrics_port)
     server, port = serve([], args.port, args.host)  # health and reflection, for the orchestrator's probes
     bus, names = open_bus(args.bus), topics(args)

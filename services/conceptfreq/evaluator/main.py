@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import threading
 
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
 from conceptfreq.adapters.bus.retry import Retrier
-from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, stop_on_signals
+from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, start_service
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.metrics import start_metrics
-from conceptfreq.adapters.store import open_store
 from conceptfreq.core.vocabulary import load
 from conceptfreq.evaluator.run import DEFAULT_TOPIC, STAGE, Evaluator, InferenceConfig
 from conceptfreq.evaluator.service import EvaluateShardEvents, EvaluatorServicer, registration
@@ -49,10 +47,7 @@ def evaluator_loop(bus: Bus, evaluator: Evaluator, topics: Topics, retrier: Retr
 
 
 def run(args) -> int:
-    stop = threading.Event()
-    stop_on_signals(stop)
-    retrier = Retrier(stop, stage=STAGE)
-    store = retrier.call(lambda: open_store(store_url(args)), "open store")
+    retrier, store = start_service(STAGE, store_url(args))
     evaluator = Evaluator(store, InferenceConfig(args.inference, args.batch_size, args.workers, args.cache_dir))
     bus, names = open_bus(args.bus), topics(args)
     start_metrics(args.metrics_port)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import threading
 
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
 from conceptfreq.adapters.bus.retry import Retrier
-from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, stop_on_signals
+from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, start_service
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.metrics import start_metrics
-from conceptfreq.adapters.store import CountStore, open_store
+from conceptfreq.adapters.store import CountStore
 from conceptfreq.core.counting import TEXT
 from conceptfreq.core.matching import MATCHERS
 from conceptfreq.core.vocabulary import load
@@ -38,10 +37,7 @@ def parser_loop(bus: Bus, store: CountStore, topics: Topics, retrier: Retrier, *
 
 
 def run(args) -> int:
-    stop = threading.Event()
-    stop_on_signals(stop)
-    retrier = Retrier(stop, stage=TEXT)
-    store = retrier.call(lambda: open_store(store_url(args)), "open store")
+    retrier, store = start_service(TEXT, store_url(args))
     vocabularies = Vocabularies(store, load(args.vocab))
     start_metrics(args.metrics_port)
     server, port = serve([registration(vocabularies)], args.port, args.host)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from conceptfreq.core.counting import IMAGE, MATCHED, TEXT
+from conceptfreq.core.counting import IMAGE, MATCHED, PAPER_RULES, TEXT
 from conceptfreq.core.text import phrase_key
 from conceptfreq.core.trends import TrendData
 from conceptfreq.errors import NotFoundError, UserError
@@ -35,9 +35,8 @@ METHOD_KINDS = (
     (re.compile(r"^rampp\d+(\.\d+)?$"), IMAGE),
     (re.compile(r"^integrated_tlemmatized_i\d+(\.\d+)?$"), MATCHED),
 )
-# Short names, and the count the paper reports for each kind (its figures use RAM++ at 0.7).
-METHOD_ALIASES = {"integrated": "integrated_tlemmatized_i0.7", TEXT: "lemmatized", IMAGE: "rampp0.7",
-                  MATCHED: "integrated_tlemmatized_i0.7"}
+# Short names, and the count the paper reports for each kind.
+METHOD_ALIASES = {"integrated": PAPER_RULES[MATCHED], **PAPER_RULES}
 # Evaluation class names that the count files spell differently.
 CLASS_ALIASES = {"cifar10": {"plane": "airplane"}}
 

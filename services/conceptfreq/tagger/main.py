@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import threading
 from pathlib import Path
 
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
 from conceptfreq.adapters.bus.retry import Abandoned, Retrier
-from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, stop_on_signals
+from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, start_service
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS, EXECUTORS
 from conceptfreq.adapters.metrics import start_metrics
-from conceptfreq.adapters.store import CountStore, open_store
+from conceptfreq.adapters.store import CountStore
 from conceptfreq.core.counting import IMAGE
 from conceptfreq.core.prompts import PROMPT_MODES, make_prompts
 from conceptfreq.core.tagging import DEFAULT_RULE, DEFAULT_TOP_K, SCORE_KINDS, PerConceptRule, Rule, parse_rule, parse_thresholds
@@ -102,10 +101,7 @@ def tagger_loop(bus: Bus, store: CountStore, topics: Topics, retrier: Retrier, t
 def run(args) -> int:
     from conceptfreq.tagger.service import registration
 
-    stop = threading.Event()
-    stop_on_signals(stop)
-    retrier = Retrier(stop, stage=IMAGE)
-    store = retrier.call(lambda: open_store(store_url(args)), "open store")
+    retrier, store = start_service(IMAGE, store_url(args))
     try:
         tagger = build_tagger(args, store, retrier)
     except Abandoned:

@@ -25,6 +25,7 @@ from conceptfreq.adapters.bus.base import Bus, CommitFailed, Consumer, Message, 
 from conceptfreq.adapters.bus.events import PermanentError, dead_letter
 from conceptfreq.adapters.bus.retry import Abandoned, Retrier
 from conceptfreq.adapters.metrics import CONSUMER_LAG, DEAD_LETTERS
+from conceptfreq.adapters.store import CountStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,15 @@ def start_loop(bus: Bus, topics: Topics, *, group: str, topic: str, handler: Cal
     consumer = retrier.call(lambda: bus.consumer([topic], group, max_records), "join group")
     return ConsumeLoop(consumer, producer, handler(producer), group=group, dead_letter_topic=topics.dead_letter,
                        retrier=retrier, batch_s=batch_s)
+
+
+def start_service(stage: str, store_url: str) -> tuple[Retrier, CountStore]:
+    """What every bus-driven service starts with: SIGTERM/SIGINT wired to a stop event, a retrier that
+    gives up on that event, and the store, retried while it is away (a pod may start before it)."""
+    stop = threading.Event()
+    stop_on_signals(stop)
+    retrier = Retrier(stop, stage=stage)
+    return retrier, retrier.call(lambda: open_store(store_url), "open store")
 
 
 def stop_on_signals(stop: threading.Event) -> None:
