@@ -34,7 +34,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import braceexpand
 import fsspec
@@ -342,12 +342,17 @@ def _tar_sample(group: dict, with_images: bool) -> Sample:
     return Sample(key, None, image, problem="no_caption")
 
 
-def _read_tar(url: str, options: _ReadOptions) -> Iterator[Sample]:
-    wanted = frozenset(("txt", "json") + (IMAGE_EXTENSIONS if options.with_images else ()))
+def tar_groups(url: str, extensions: Iterable[str]) -> Iterator[dict]:
+    """webdataset sample dicts (`__key__`, one entry per extension) of a tar shard, keeping the data
+    of the wanted extensions only; with the strict truncation checks, and every read failure as a
+    ShardError. Shared by the caption reader and the evaluator's clip_benchmark-layout reader."""
+    return _as_shard_errors(url, _tar_groups(url, frozenset(extensions)))
+
+
+def _tar_groups(url: str, wanted: frozenset[str]) -> Iterator[dict]:
     with fsspec.open(url, "rb") as stream:
         try:
-            for group in _webdataset().group_by_keys(_tar_members(url, stream, wanted)):
-                yield _tar_sample(group, options.with_images)
+            yield from _webdataset().group_by_keys(_tar_members(url, stream, wanted))
         except _TarTruncated as exc:
             raise ShardError(url, str(exc)) from exc
         except ValueError as exc:
@@ -357,6 +362,12 @@ def _read_tar(url: str, options: _ReadOptions) -> Iterator[Sample]:
         except tarfile.ReadError as exc:
             # tarfile's own wording for a cut inside a member's data is "unexpected end of data".
             raise ShardError(url, f"truncated or corrupt tar ({exc.args[0] if exc.args else exc})") from exc
+
+
+def _read_tar(url: str, options: _ReadOptions) -> Iterator[Sample]:
+    wanted = ("txt", "json") + (IMAGE_EXTENSIONS if options.with_images else ())
+    for group in tar_groups(url, wanted):
+        yield _tar_sample(group, options.with_images)
 
 
 # --- parquet --------------------------------------------------------------------------------------
