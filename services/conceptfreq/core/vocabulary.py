@@ -103,9 +103,6 @@ class Vocabulary:
     def __iter__(self):
         return iter(self.concepts)
 
-    def by_id(self) -> dict[int, Concept]:
-        return {c.id: c for c in self.concepts}
-
     @cached_property
     def _surface_index(self) -> dict[str, Concept]:
         index: dict[str, Concept] = {}

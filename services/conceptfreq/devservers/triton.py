@@ -80,10 +80,6 @@ class TritonServer:
         return f"triton://127.0.0.1:{self.grpc_port}"
 
     @property
-    def grpc_address(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
-
-    @property
     def log(self) -> Path:
         return self.workdir / "tritonserver.log"
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import tarfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
+
+from conceptfreq.synthetic import tar_bytes
 
 PALETTE = [(220, 20, 60), (34, 139, 34), (30, 144, 255), (255, 215, 0), (148, 0, 211), (255, 140, 0),
            (0, 206, 209), (139, 69, 19), (255, 105, 180), (128, 128, 128), (0, 0, 0), (255, 255, 255)]
@@ -92,12 +93,6 @@ def write_imagefolder(root: Path, classnames: Sequence[str], items: list[tuple[i
     return root
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-
-
 def write_wds(root: Path, classnames: Sequence[str] | None, items: list[tuple[int, bytes, int]], *, shards: int = 2,
               split: str = "test", templates: Sequence[str] = (), captions: list[list[str]] | None = None) -> Path:
     """clip_benchmark's layout: ROOT/classnames.txt, ROOT/zeroshot_classification_templates.txt,
@@ -110,15 +105,16 @@ def write_wds(root: Path, classnames: Sequence[str] | None, items: list[tuple[in
         (root / "zeroshot_classification_templates.txt").write_text("\n".join(templates) + "\n")
     per_shard = (len(items) + shards - 1) // shards
     for shard in range(shards):
-        with tarfile.open(root / split / f"{shard}.tar", "w") as tar:
-            for index in range(shard * per_shard, min(len(items), (shard + 1) * per_shard)):
-                label, data, _ = items[index]
-                key = f"s{index:07d}"
-                _add(tar, f"{key}.jpg", data)
-                if captions is not None:
-                    _add(tar, f"{key}.txt", "\n".join(captions[index]).encode())
-                else:
-                    _add(tar, f"{key}.cls", str(label).encode())
+        members = []
+        for index in range(shard * per_shard, min(len(items), (shard + 1) * per_shard)):
+            label, data, _ = items[index]
+            key = f"s{index:07d}"
+            members.append((f"{key}.jpg", data))
+            if captions is not None:
+                members.append((f"{key}.txt", "\n".join(captions[index]).encode()))
+            else:
+                members.append((f"{key}.cls", str(label).encode()))
+        (root / split / f"{shard}.tar").write_bytes(tar_bytes(members))
     return root
 
 

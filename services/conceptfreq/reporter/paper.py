@@ -132,9 +132,6 @@ class PaperArtifacts:
     def methods(self, pretrain: str) -> list[str]:
         return sorted({f.method for f in self.count_files if f.pretrain == pretrain})
 
-    def downstream_sets(self) -> list[str]:
-        return sorted({f.downstream for f in self.count_files} | {d for d, _ in self.result_files})
-
     def counts(self, downstream: str, pretrain: str, method: str) -> dict[str, int] | None:
         path = self.root / "search_counts" / f"{downstream}_{pretrain}_{method}_search_counts.json"
         return {k: int(v) for k, v in self._json(path).items()} if path.is_file() else None
