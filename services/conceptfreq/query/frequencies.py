@@ -60,21 +60,20 @@ class FrequencyQueries:
             self._vocabularies[version] = vocabulary
         return self._vocabularies[version]
 
-    def _rows(self, dataset: str, vocabulary: Vocabulary, concepts: list[Concept], image_rule: str | None = None) -> list[ConceptRow]:
-        rules = {IMAGE: image_rule, MATCHED: image_rule} if image_rule else None
-        counts = self.store.frequencies(dataset, vocabulary.version, [c.id for c in concepts], rules)
+    def _rows(self, dataset: str, vocabulary: Vocabulary, concepts: list[Concept], rules: dict[str, str]) -> list[ConceptRow]:
+        counts = self.store.counts_under(dataset, vocabulary.version, rules, [c.id for c in concepts])
         return [ConceptRow(c.id, c.name, **counts.get(c.id, dict.fromkeys(KINDS, 0))) for c in concepts]
 
-    def image_rule(self, dataset: str, vocabulary: Vocabulary, rule: str | None = None) -> str:
-        """The tagging rule image and matched counts are read under: `rule`, else the default."""
-        if rule:
-            known = self.store.tagging_rules(dataset, vocabulary.version)
-            available = self.store.rules(dataset, vocabulary.version).get(IMAGE, {})
-            if rule not in known and rule not in available:
-                raise NotFoundError(f"dataset {dataset!r} has no image counts under rule {rule!r}: "
-                                    f"recorded rules: {', '.join(known or available) or 'none'}")
-            return rule
-        return self.store.default_rules(dataset, vocabulary.version).get(IMAGE, "")
+    def rules(self, dataset: str, vocabulary: Vocabulary, image_rule: str | None = None) -> dict[str, str]:
+        """The rule each kind is read under; image and matched under `image_rule` when one is asked for."""
+        if not image_rule:
+            return self.store.read_rules(dataset, vocabulary.version)
+        known = self.store.tagging_rules(dataset, vocabulary.version)
+        available = self.store.rules(dataset, vocabulary.version).get(IMAGE, {})
+        if image_rule not in known and image_rule not in available:
+            raise NotFoundError(f"dataset {dataset!r} has no image counts under rule {image_rule!r}: "
+                                f"recorded rules: {', '.join(known or available) or 'none'}")
+        return self.store.read_rules(dataset, vocabulary.version, {IMAGE: image_rule, MATCHED: image_rule})
 
     def frequencies(self, dataset: str, names: list[str], version: str | None = None, strict: bool = False,
                     rule: str | None = None) -> Answer:
@@ -84,9 +83,9 @@ class FrequencyQueries:
         concepts, unknown = vocabulary.resolve(names)
         if strict and unknown:
             raise NotFoundError(self.unknown_message(vocabulary, unknown))
-        image_rule = self.image_rule(dataset, vocabulary, rule)
+        rules = self.rules(dataset, vocabulary, rule)
         return Answer(dataset, vocabulary.version, self.store.samples_counted(dataset, vocabulary.version),
-                      self._rows(dataset, vocabulary, concepts, image_rule or None), unknown, image_rule)
+                      self._rows(dataset, vocabulary, concepts, rules), unknown, rules.get(IMAGE, ""))
 
     def top(self, dataset: str, k: int = 20, rarest: bool = False, kind: str = TEXT, version: str | None = None) -> Answer:
         if kind not in KINDS:
@@ -95,7 +94,7 @@ class FrequencyQueries:
             raise UserError("k must be a positive number of concepts")
         vocabulary = self.vocabulary(dataset, version)
         # Concepts never seen have no rows; the rarest list must still show them, with 0.
-        rows = self._rows(dataset, vocabulary, list(vocabulary))
+        rows = self._rows(dataset, vocabulary, list(vocabulary), self.rules(dataset, vocabulary))
         rows.sort(key=lambda r: (getattr(r, kind), r.name) if rarest else (-getattr(r, kind), r.name))
         return Answer(dataset, vocabulary.version, self.store.samples_counted(dataset, vocabulary.version), rows[:k])
 

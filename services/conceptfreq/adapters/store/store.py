@@ -219,19 +219,27 @@ class CountStore:
             chosen.update({IMAGE: active, MATCHED: active})
         return chosen
 
+    def read_rules(self, dataset: str, vocabulary_version: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        """The rule each kind is read under: the default rules, with `overrides` on top."""
+        return {**self.default_rules(dataset, vocabulary_version), **(overrides or {})}
+
     def frequencies(self, dataset: str, vocabulary_version: str, concept_ids: Sequence[int] | None = None,
                     rules: dict[str, str] | None = None) -> dict[int, dict[str, int]]:
         """{concept id: {kind: samples}} over the done shards, each kind under one rule (`rules`,
         else the default rules); concepts never hit are absent. Counts under different rules
         (a threshold before and after `retag`, the paper's methods) are never added together."""
-        selected = {**self.default_rules(dataset, vocabulary_version), **(rules or {})}
-        if not selected:
+        return self.counts_under(dataset, vocabulary_version, self.read_rules(dataset, vocabulary_version, rules), concept_ids)
+
+    def counts_under(self, dataset: str, vocabulary_version: str, rules: dict[str, str],
+                     concept_ids: Sequence[int] | None = None) -> dict[int, dict[str, int]]:
+        """`frequencies` for rules already chosen with read_rules (a caller that also shows them)."""
+        if not rules:
             return {}
         only = "AND concept_id IN %(ids)s" if concept_ids else ""
         rows = self.execute(f"""SELECT concept_id, kind, sum(count) FROM {{db}}.shard_counts
             WHERE dataset = %(d)s AND vocabulary_version = %(v)s {only} AND (kind, rule) IN %(rules)s AND {self._VISIBLE}
             GROUP BY concept_id, kind""", d=dataset, v=vocabulary_version, ids=tuple(concept_ids or ()),
-                            rules=tuple(selected.items()))
+                            rules=tuple(rules.items()))
         out: dict[int, dict[str, int]] = {}
         for concept, kind, count in rows:
             out.setdefault(int(concept), dict.fromkeys(KINDS, 0))[kind] = int(count)
