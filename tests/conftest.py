@@ -11,9 +11,8 @@ import pytest
 
 from conceptfreq.adapters.store import open_store
 from conceptfreq.devservers import clickhouse_server, kafka_broker
+from tests.paths import SHARED_DATA
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("CONCEPTFREQ_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 # No model hub is reachable from CI; fail fast instead of waiting on timeouts.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

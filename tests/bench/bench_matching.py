@@ -11,13 +11,12 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 
-# As tests/conftest.py finds it, without importing the test fixtures into the measured child process.
-SHARED_DATA = Path(os.environ.get("CONCEPTFREQ_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+from tests.paths import SHARED_DATA  # not tests.conftest: the measured child process must stay lean
+
 CAPTIONS_TSV = SHARED_DATA / "cc3m_val_captions.tsv"
 ARTIFACTS = SHARED_DATA / "paper_artifacts" / "search_counts"
 TARGET_CAPTIONS = 1_000_000

@@ -20,7 +20,7 @@ from conceptfreq.reporter.importer import import_paper
 from conceptfreq.reporter.paper import PaperArtifacts
 from conceptfreq.reporter.report import build_report
 from conceptfreq.reporter.store_source import StoreSource
-from tests.conftest import SHARED_DATA
+from tests.paths import SHARED_DATA
 from tests.unit.test_report_artifacts import PUBLISHED
 
 ARTIFACTS = SHARED_DATA / "paper_artifacts"

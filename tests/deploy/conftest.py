@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
+
 CHART = REPO / "helm" / "conceptfreq"
 RULES = REPO / "deploy" / "prometheus" / "rules.yml"
 CHART_RULES = CHART / "files" / "prometheus-rules.yml"

@@ -13,12 +13,11 @@ from conceptfreq.synthetic import brace_pattern, write_shards
 from tests import tagger_support
 from tests.e2e.test_matched import store_cli
 from tests.e2e.test_pipeline import Run, reference
-from tests.integration.conftest import tiny_checkpoint_path, tiny_model  # noqa: F401 - fixtures
 
 RULE = "softmax:p=0.3"
 
 
-def test_embedded_ingest_tags_images_in_process_and_counts_text_image_and_matched(chdb_url, tiny_model, tmp_path):  # noqa: F811
+def test_embedded_ingest_tags_images_in_process_and_counts_text_image_and_matched(chdb_url, tiny_model, tmp_path):
     shards = write_shards(tmp_path / "shards", n_shards=3, samples_per_shard=60, concept_names=tagger_support.NAMES,
                           with_images=True, seed=11)
     vocab = tmp_path / "vocab.txt"

@@ -16,8 +16,6 @@ import pytest
 from conceptfreq.cli import main as cli
 from conceptfreq.synthetic import brace_pattern, write_shards
 from tests import tagger_support
-from tests.e2e.test_pipeline import kafka_run  # noqa: F401 - the fixture
-from tests.integration.conftest import tiny_checkpoint_path, tiny_model, triton, triton_repository  # noqa: F401 - fixtures
 
 RULE, RETAGGED = "softmax:p=0.3", "softmax:p=0.12"
 
@@ -31,7 +29,7 @@ def store_cli(*argv: str) -> tuple[int, str]:
 
 
 @pytest.mark.slow
-def test_matched_counts_equal_a_brute_force_intersection_and_retag_recounts_them(kafka_run, triton, tiny_model, tmp_path):  # noqa: F811
+def test_matched_counts_equal_a_brute_force_intersection_and_retag_recounts_them(kafka_run, triton, tiny_model, tmp_path):
     run = kafka_run
     run.groups["tagger"] = run.groups["parser"].replace("parser", "tagger")
     shards = write_shards(tmp_path / "shards", n_shards=3, samples_per_shard=60, concept_names=tagger_support.NAMES,

@@ -30,11 +30,11 @@ from conceptfreq.core.vocabulary import default, load
 from conceptfreq.local import count_shards
 from conceptfreq.synthetic import brace_pattern, write_bad_shards, write_shards
 from conceptfreq.v1 import events_pb2, parser_pb2, parser_pb2_grpc
+from tests.paths import REPO
 
 # A long-tailed slice of real class names: quick to build a matcher for, realistic to match.
 NAMES = [c.name for c in default()][::8][:300]
 KAFKA_TEST_OPTIONS = "?session_timeout_ms=2000&heartbeat_interval_ms=300&max_poll_interval_ms=10000"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def vocab_file(tmp_path: Path) -> str:

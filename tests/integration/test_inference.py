@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,8 @@ from conceptfreq.core.prompts import make_prompts
 from conceptfreq.errors import UnavailableError, UserError
 from conceptfreq.evaluator.synthetic import PALETTE, image_bytes
 from tests.integration.conftest import triton_outage
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -24,10 +24,11 @@ from conceptfreq.adapters.shards import (
     shard_size,
 )
 from conceptfreq.errors import UserError
+from tests.paths import SHARED_DATA
 from conceptfreq.synthetic import tar_bytes as raw_tar
 
 NAMES = ["dog", "cat", "great white shark", "beach", "airplane", "tabby cat", "red fox", "park"]
-SHARED_CC3M = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cc3m_val_captions.tsv"
+SHARED_CC3M = SHARED_DATA / "cc3m_val_captions.tsv"
 
 
 def read_all(url: str, **options) -> list[Sample]:
