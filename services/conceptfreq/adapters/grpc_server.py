@@ -11,6 +11,7 @@ import inspect
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -19,7 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from conceptfreq.adapters.metrics import MetricsInterceptor
+from conceptfreq.adapters.metrics import GRPC_REQUESTS, GRPC_SECONDS
 from conceptfreq.errors import NotFoundError, UnavailableError, UserError
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,52 @@ def grpc_errors(method: Callable) -> Callable:
     return unary
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes are not a valid message."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _tolerant(deserializer):
+    def decode(data: bytes):
+        try:
+            return deserializer(data) if deserializer else data
+        except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError or others
+            return _Undecodable(error)
+    return decode
+
+
+class CallInterceptor(grpc.ServerInterceptor):
+    """Counts and times every unary gRPC call by service, method and status code, and answers
+    malformed request bytes with INVALID_ARGUMENT (grpc's own answer would be INTERNAL)."""
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        service, _, method = handler_call_details.method.strip("/").rpartition("/")
+        behaviour = handler.unary_unary
+
+        def timed(request, context):
+            started = time.perf_counter()
+            try:
+                if isinstance(request, _Undecodable):
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed {method} request: {request.error}")
+                response = behaviour(request, context)
+                code = context.code() or grpc.StatusCode.OK
+                return response
+            except BaseException:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                GRPC_SECONDS.labels(service, method).observe(time.perf_counter() - started)
+                GRPC_REQUESTS.labels(service, method, code.name).inc()
+
+        return grpc.unary_unary_rpc_method_handler(timed, request_deserializer=_tolerant(handler.request_deserializer),
+                                                   response_serializer=handler.response_serializer)
+
+
 @dataclass
 class Registration:
     """One servicer: its generated `add_XServicer_to_server`, the instance, and the full service name."""
@@ -78,7 +125,7 @@ class Registration:
 
 def serve(registrations: list[Registration], port: int, host: str = "0.0.0.0", max_workers: int = 8) -> tuple[grpc.Server, int]:
     """Start a server with health checking and reflection on; returns (server, bound port)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=[MetricsInterceptor()])
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=[CallInterceptor()])
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in registrations:

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import time
-
-import grpc
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 GRPC_REQUESTS = Counter("conceptfreq_grpc_requests_total", "gRPC requests served", ["service", "method", "code"])
@@ -34,49 +31,3 @@ def start_metrics(port: int) -> None:
     """Serve /metrics on `port`; 0 disables it (tests, CLI runs)."""
     if port:
         start_http_server(port)
-
-
-class _Undecodable:
-    """Stands in for a request whose bytes are not a valid message."""
-
-    def __init__(self, error: Exception):
-        self.error = error
-
-
-def _tolerant(deserializer):
-    def decode(data: bytes):
-        try:
-            return deserializer(data) if deserializer else data
-        except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError or others
-            return _Undecodable(error)
-    return decode
-
-
-class MetricsInterceptor(grpc.ServerInterceptor):
-    """Counts and times every unary gRPC call by service, method and status code, and answers
-    malformed request bytes with INVALID_ARGUMENT (grpc's own answer would be INTERNAL)."""
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        service, _, method = handler_call_details.method.strip("/").rpartition("/")
-        behaviour = handler.unary_unary
-
-        def timed(request, context):
-            started = time.perf_counter()
-            try:
-                if isinstance(request, _Undecodable):
-                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed {method} request: {request.error}")
-                response = behaviour(request, context)
-                code = context.code() or grpc.StatusCode.OK
-                return response
-            except BaseException:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            finally:
-                GRPC_SECONDS.labels(service, method).observe(time.perf_counter() - started)
-                GRPC_REQUESTS.labels(service, method, code.name).inc()
-
-        return grpc.unary_unary_rpc_method_handler(timed, request_deserializer=_tolerant(handler.request_deserializer),
-                                                   response_serializer=handler.response_serializer)
