@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
   echo "bootstrap: '$*' needs root; run it as root or install the package yourself" >&2; return 1; fi; }
 
-# apt packages the tests start for real: the ClickHouse server (Debian ships 18.16, PLATFORM.md) and
+# apt packages the tests start for real: the ClickHouse server (Debian ships 18.16, docs/platform.md) and
 # Prometheus with promtool (dashboard queries and alert rules are checked against a real server).
 missing=()
 command -v clickhouse-server >/dev/null || missing+=(clickhouse-server clickhouse-client)

@@ -18,10 +18,11 @@ import time
 import uuid
 from pathlib import Path
 
-from conceptfreq import local
+from conceptfreq.pipeline import run as local
 from conceptfreq.adapters.bus import Topics, open_bus
 from conceptfreq.adapters.store import open_store
-from conceptfreq.commands.ingest import Announce, wait_finished
+from conceptfreq.pipeline.announce import Announce
+from conceptfreq.pipeline.run import wait_finished
 from conceptfreq.core.vocabulary import default
 from conceptfreq.devservers import clickhouse_server, kafka_broker
 from conceptfreq.synthetic import write_shards

@@ -74,7 +74,6 @@ def run() -> list[dict]:
     from conceptfreq.core.tagging import parse_rule
     from conceptfreq.core.vocabulary import default, from_names
     from conceptfreq.synthetic import write_shards
-    from conceptfreq.tagger.records import record_rule, write_image_shard
     from conceptfreq.tagger.retag import Retag
     from conceptfreq.tagger.stage import ConceptIndexes, DecodeOptions, TagImages, TagShard
 
@@ -110,10 +109,10 @@ def run() -> list[dict]:
                              tagged / tag_s, "images/s", "the same steps one after another", times["images"] / total))
             store = open_store(f"chdb://{tmp / 'store'}")
             try:
-                record_rule(store, "bench", vocabulary.version, rules[0])
+                store.record_rule("bench", vocabulary.version, rules[0])
                 started = time.perf_counter()
                 for result in results:
-                    write_image_shard(store, result)
+                    store.write_image_shard(result)
                 write_s = time.perf_counter() - started
                 rows.append(_row(f"{model}: tagger with the store write (chDB)", tagged / (tag_s + write_s), "images/s",
                                  "tagging alone", tagged / tag_s))

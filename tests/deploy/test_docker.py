@@ -1,4 +1,4 @@
-"""The Dockerfiles. No Docker engine runs on these machines (PLATFORM.md), so the images are not
+"""The Dockerfiles. No Docker engine runs on these machines (docs/platform.md), so the images are not
 built here; instead the files are linted with hadolint, their structure is checked, and the
 commands they run that decide what goes into an image (the constraint file, the pip installs)
 are run here, against this checkout, as a dry run."""

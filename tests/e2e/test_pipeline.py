@@ -27,7 +27,7 @@ from conceptfreq.adapters.bus.retry import Backoff, Retrier
 from conceptfreq.adapters.store import open_store
 from conceptfreq.cli import main as cli
 from conceptfreq.core.vocabulary import default, load
-from conceptfreq.local import count_shards
+from conceptfreq.pipeline.run import count_shards
 from conceptfreq.synthetic import brace_pattern, write_bad_shards, write_shards
 from conceptfreq.v1 import events_pb2, parser_pb2, parser_pb2_grpc
 from tests.paths import REPO
@@ -259,7 +259,8 @@ class Crash(BaseException):
 @pytest.mark.parametrize("point", ["after_data_rows", "after_ledger_row", "after_stage_result"])
 def test_a_crash_at_each_step_of_a_shard_neither_loses_nor_doubles_counts(point, chdb_url, tmp_path):
     """Deterministic crash points, in process; the chaos test kills real processes at random ones."""
-    from conceptfreq.commands.ingest import Announce, run_embedded
+    from conceptfreq.pipeline.announce import Announce
+    from conceptfreq.pipeline.run import run_embedded
     from conceptfreq.parser.main import parser_loop
 
     shards = write_shards(tmp_path / "shards", n_shards=3, samples_per_shard=300, concept_names=NAMES, seed=13)
@@ -308,7 +309,8 @@ def test_the_counter_runs_combiners_once_per_set_of_stage_attempts(chdb_url):
     set of attempts however often the results come, and before the shard is marked counted."""
     from conceptfreq.adapters.bus import Message
     from conceptfreq.core.counting import ShardResult
-    from conceptfreq.counter.service import COUNTED, CountStageResults
+    from conceptfreq.counter.service import CountStageResults
+    from conceptfreq.pipeline.progress import COUNTED
 
     class Recorder:
         needs = frozenset({"text", "image"})

@@ -14,7 +14,7 @@ import pytest
 from conceptfreq.adapters.bus import Topics, open_bus
 from conceptfreq.errors import UnavailableError, UserError
 
-# Short sessions so that group joins and evictions take about a second on tansu (PLATFORM.md).
+# Short sessions so that group joins and evictions take about a second on tansu (docs/platform.md).
 KAFKA_TEST_OPTIONS = "?session_timeout_ms=2000&heartbeat_interval_ms=300"
 
 

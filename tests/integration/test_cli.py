@@ -78,6 +78,26 @@ def test_count_query_top(capsys, store_url, vocab_file, shards):
     assert json.loads(out)["concepts"][0]["text"] == expected["dog"]
 
 
+def test_status_after_count_shows_every_shard_done_and_totals_equal_the_counts(capsys, store_url, vocab_file, shards):
+    """`count` leaves the ledger rows the pipeline leaves: every shard counted, totals refreshed."""
+    from conceptfreq.adapters.store import open_store
+
+    assert cli(capsys, "count", "--dataset", "syn", "--shards", brace_pattern(shards), "--vocab", vocab_file,
+               "--store", store_url, "--no-progress")[0] == 0
+    status, out, _ = cli(capsys, "status", "--dataset", "syn", "--store", store_url, "--json")
+    assert status == 0
+    (entry,) = json.loads(out)["vocabularies"]
+    assert entry["shards"] == len(shards)
+    assert entry["states"] == {"pending": 0, "running": 0, "done": len(shards), "failed": 0}
+    assert entry["totals"]["shards"] == len(shards) and entry["totals"]["samples"] == entry["samples"] == 3 * 400
+    store = open_store(store_url)
+    try:
+        version = entry["vocabulary_version"]
+        assert store.concept_totals("syn", version) == store.frequencies("syn", version) != {}
+    finally:
+        store.close()
+
+
 def test_bad_shards_fail_with_reasons_and_the_run_goes_on(capsys, chdb_url, vocab_file, shards, tmp_path):
     bad = write_bad_shards(tmp_path / "bad")
     pattern = "{" + ",".join([shards[0], bad["truncated_tar"], bad["not_tar"], str(tmp_path / "missing.tar")]) + "}"

@@ -77,11 +77,11 @@ def test_cli_known_answers_land_in_the_store(capsys, tmp_path, store_url, colors
     try:
         rows = EvalStore(store).results("conceptfreq-tiny", "syn")
         version = load(str(vocab_file)).version
-        (recorded,), = store.execute("SELECT DISTINCT vocabulary_version FROM {db}.zero_shot_results WHERE source = 'evaluator'")
+        (recorded,), = store._execute("SELECT DISTINCT vocabulary_version FROM {db}.zero_shot_results WHERE source = 'evaluator'")
     finally:
         store.close()
     assert recorded == version
-    assert {r[2]: (r[0], r[1], r[3], r[4], r[5], r[7]) for r in rows} == {
+    assert {r.class_name: (r.pretrained, r.prompts, r.concept_id, r.correct, r.total, r.source) for r in rows} == {
         name: ("random-seed0", "ensemble", COLOR_NAMES.index(name), top1[i], totals[i], "evaluator") for i, name in enumerate(NAMES)}
 
     status, out, err = cli(capsys, "results", "--model", "conceptfreq-tiny", "--data", "syn", "--store", store_url)
@@ -157,7 +157,7 @@ def _counts(store_url: str, evaluation_id: str):
         results = EvalStore(store)
         spec = results.spec(evaluation_id)
         totals = results.totals(spec)
-        published = sorted(r[2:7] for r in results.results(spec.model, spec.eval_dataset))
+        published = sorted((r.class_name, r.concept_id, r.correct, r.total, r.accuracy) for r in results.results(spec.model, spec.eval_dataset))
         return (totals.correct_top1.tolist(), totals.correct_top5.tolist(), totals.total.tolist()), published, results.progress(spec)
     finally:
         store.close()

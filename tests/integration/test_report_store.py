@@ -9,7 +9,8 @@ from conceptfreq.core import trends
 from conceptfreq.core.counting import ShardResult
 from conceptfreq.errors import NotFoundError, UserError
 from conceptfreq.reporter import analysis
-from conceptfreq.reporter.importer import RESULT_COLUMNS, PaperVocabularies, import_paper
+from conceptfreq.adapters.store import ClassResult
+from conceptfreq.reporter.importer import PaperVocabularies, import_paper
 from conceptfreq.reporter.paper import PaperArtifacts
 from conceptfreq.reporter.store_source import StoreSource
 from tests.unit.test_report_artifacts import PUBLISHED, make_artifacts
@@ -77,7 +78,7 @@ def test_counts_of_your_own_with_evaluator_results(store, artifacts, imported):
                                       counts={c.id: (c.id % 7) * 10 ** (c.id % 4) for c in vocabulary if c.id % 5}))
     rows = [("M", "mine", "ensemble", "food101", c.name, version, c.id, min(50, c.id + 5), 50,
              100 * min(50, c.id + 5) / 50, "evaluator", 1) for c in vocabulary]
-    store.insert("zero_shot_results", RESULT_COLUMNS, rows)
+    store.write_results([ClassResult(*row[:-1]) for row in rows])
     with pytest.raises(UserError, match="several rules"):
         imported.trend_data("mine", "M", "text", "ensemble")
     data, info = imported.trend_data("mine", "M", "text", "ensemble", rule="phrase")

@@ -53,7 +53,7 @@ def test_rows_without_a_done_ledger_entry_are_invisible(store):
     """A crash between the data insert and the ledger row must not count anything."""
     store.write_shard(result("s0", {0: 3}))
     crashed = result("s0", {0: 100})
-    store.insert("shard_counts", ["dataset", "vocabulary_version", "shard", "stage", "attempt_id", "kind", "rule", "concept_id", "count"],
+    store._insert("shard_counts", ["dataset", "vocabulary_version", "shard", "stage", "attempt_id", "kind", "rule", "concept_id", "count"],
                  [("ds", V, "s0", "text", crashed.attempt_id, "text", "phrase", 0, 100)])
     assert store.frequencies("ds", V)[0]["text"] == 3
 

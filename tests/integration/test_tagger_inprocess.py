@@ -11,7 +11,6 @@ from conceptfreq.adapters.bus import Message
 from conceptfreq.adapters.bus.events import BadShard, read_stage_result, shard_event
 from conceptfreq.core.tagging import parse_rule
 from conceptfreq.synthetic import tar_bytes, write_shards
-from conceptfreq.tagger.records import read_image_hits, visible_image_attempts
 from conceptfreq.tagger.retag import Retag
 from conceptfreq.tagger.service import TagShardEvents
 from tests import tagger_support
@@ -80,10 +79,10 @@ def test_retag_gives_what_a_rerun_at_the_new_threshold_gives(store, vocab, backe
     assert image_counts(store, "tagged", vocab, second) == image_counts(store, "rerun", vocab, second)
     assert sum(image_counts(store, "rerun", vocab, second).values()) > sum(before.values()) > 0
     assert image_counts(store, "tagged", vocab, first) == before  # the old rule stays queryable
-    tagged, again = visible_image_attempts(store, "tagged", vocab.version), visible_image_attempts(store, "rerun", vocab.version)
+    tagged, again = store.visible_image_attempts("tagged", vocab.version), store.visible_image_attempts("rerun", vocab.version)
     for shard in shards:
-        assert (read_image_hits(store, "tagged", vocab.version, shard, tagged[shard].attempt_id)[second]
-                == read_image_hits(store, "rerun", vocab.version, shard, again[shard].attempt_id)[second])
+        assert (store.image_hits("tagged", vocab.version, shard, tagged[shard].attempt_id)[second]
+                == store.image_hits("rerun", vocab.version, shard, again[shard].attempt_id)[second])
     tagger.close()
     rerun.close()
 
@@ -93,12 +92,12 @@ def test_a_redelivered_event_is_answered_from_the_ledger(store, vocab, backend, 
     producer = Producer()
     handler = TagShardEvents(store, producer, "results", tagger)
     handle(handler, "ds", vocab, shards[0])
-    attempt = visible_image_attempts(store, "ds", vocab.version)[shards[0]].attempt_id
+    attempt = store.visible_image_attempts("ds", vocab.version)[shards[0]].attempt_id
     handle(handler, "ds", vocab, shards[0], offset=1)
-    assert visible_image_attempts(store, "ds", vocab.version)[shards[0]].attempt_id == attempt
+    assert store.visible_image_attempts("ds", vocab.version)[shards[0]].attempt_id == attempt
     assert [read_stage_result(v).attempt_id for _, v in producer.sent] == [attempt, attempt]
     handle(handler, "ds", vocab, shards[0], offset=2, force=True)  # ingest --force: tagged again
-    assert visible_image_attempts(store, "ds", vocab.version)[shards[0]].attempt_id != attempt
+    assert store.visible_image_attempts("ds", vocab.version)[shards[0]].attempt_id != attempt
     tagger.close()
 
 
@@ -115,7 +114,7 @@ def test_bad_images_are_counted_skips_and_the_shard_completes(store, vocab, back
     shard.write_bytes(tar_bytes(members))
     tagger = tagger_support.make_tagger(backend, store, vocab, "topk:k=1", cache_dir=tmp_path)
     handle(TagShardEvents(store, Producer(), "results", tagger), "ds", vocab, str(shard))
-    attempt = visible_image_attempts(store, "ds", vocab.version)[str(shard)]
+    attempt = store.visible_image_attempts("ds", vocab.version)[str(shard)]
     assert attempt.samples == 8
     assert attempt.skipped == {"truncated": 1, "empty_image": 1, "undecodable": 1, "too_many_pixels": 1, "no_image": 1}
     assert attempt.notes == {"converted_cmyk": 1, "converted_palette": 1}
@@ -161,13 +160,11 @@ def test_the_counter_writes_matched_counts_equal_to_a_brute_force_intersection(s
 
     from conceptfreq.counter.service import CountStageResults
     from conceptfreq.parser.stage import ParseShard
-    from conceptfreq.tagger.matched import MatchedCounts
-    from conceptfreq.tagger.records import misalignment
+    from conceptfreq.pipeline.counting import MatchedCounts
 
     rules = ["softmax:p=0.3", "topk:k=2"]
     tagger = tagger_support.make_tagger(backend, store, vocab, rules[1], cache_dir=tmp_path)
-    from conceptfreq.tagger.records import record_rule
-    record_rule(store, "ds", vocab.version, parse_rule(rules[0]))  # recorded first: topk (the tagger's) becomes active
+    store.record_rule("ds", vocab.version, parse_rule(rules[0]))  # recorded first: topk (the tagger's) becomes active
     producer = Producer()
     for i, shard in enumerate(shards):
         handle(TagShardEvents(store, producer, "results", tagger), "ds", vocab, shard, i)
@@ -195,9 +192,9 @@ def test_the_counter_writes_matched_counts_equal_to_a_brute_force_intersection(s
         found = store.frequencies("ds", vocab.version, rules={"matched": rule})
         assert {c: k["matched"] for c, k in found.items() if k["matched"]} == dict(expected)
         assert sum(expected.values()) > 0
-        [row] = [m for m in misalignment(store, "ds", vocab.version) if m.rule == rule]
+        [row] = [m for m in store.misalignment("ds", vocab.version) if m.rule == rule]
         assert (row.shards, row.pairs, row.misaligned) == (2, pairs, misaligned)
-    assert [m.rule for m in misalignment(store, "ds", vocab.version)] == ["softmax:p=0.15", "topk:k=2", "softmax:p=0.3"]
+    assert [m.rule for m in store.misalignment("ds", vocab.version)] == ["softmax:p=0.15", "topk:k=2", "softmax:p=0.3"]
     states = {(s.shard, s.stage): s.state for s in store.shard_states("ds", vocab.version)}
     assert all(states[(shard, stage)] == "done" for shard in shards for stage in ("text", "image", "matched", "counted"))
     tagger.close()

@@ -22,7 +22,6 @@ from conceptfreq.core.counting import DONE, IMAGE
 from conceptfreq.core.tagging import parse_rule
 from conceptfreq.synthetic import write_shards
 from conceptfreq.tagger.main import tagger_loop
-from conceptfreq.tagger.records import visible_image_attempts
 from tests import tagger_support
 from tests.integration.conftest import triton_outage
 
@@ -54,7 +53,7 @@ def reference(shards, tiny_model, tmp_path_factory):
 
 
 def image_counts_by_shard(store, dataset, version) -> dict[str, dict[int, int]]:
-    rows = store.execute("""SELECT shard, concept_id, count FROM {db}.shard_counts
+    rows = store._execute("""SELECT shard, concept_id, count FROM {db}.shard_counts
         WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND kind = 'image' AND rule = %(r)s AND (stage, shard, attempt_id) IN (
             SELECT stage, shard, argMax(attempt_id, seq) FROM {db}.shard_ledger WHERE dataset = %(d)s AND vocabulary_version = %(v)s
             GROUP BY stage, shard HAVING argMax(state, seq) = 'done')""", d=dataset, v=version, r=RULE)
@@ -127,7 +126,7 @@ def test_triton_killed_mid_run_loses_nothing(outage, triton, tiny_model, shards,
         states = store.shard_states("ds", vocabulary.version)
         assert not [s for s in states if s.state == "failed"]
         assert image_counts_by_shard(store, "ds", vocabulary.version) == {s: c for s, c in reference.items() if c}
-        attempts = visible_image_attempts(store, "ds", vocabulary.version)
+        attempts = store.visible_image_attempts("ds", vocabulary.version)
         assert all(a.samples == 48 and a.model_id == backend.model_id for a in attempts.values())
         dead = bus.consumer([topics.dead_letter], "check")
         assert dead.poll(0.2) == []

@@ -17,7 +17,7 @@ from conceptfreq.core.evaluation import (ClassTally, image_to_text_ranks, map_cl
                                          per_concept_recall, summarize, tally, text_to_image_ranks, top_k)
 from conceptfreq.core.vocabulary import from_names, parse_text
 from conceptfreq.errors import UserError
-from conceptfreq.evaluator.datasets import detect_format, open_eval_set
+from conceptfreq.adapters.shards import eval_set_format, open_eval_set
 from conceptfreq.evaluator.plan import LabelIndex, plan
 from conceptfreq.evaluator.stage import ClassifyShard
 from conceptfreq.evaluator.synthetic import (COLOR_NAMES, ColorBackend, samples, write_csv, write_imagefolder, write_parquet,
@@ -138,7 +138,7 @@ def _write(layout, root, items):
 def test_known_answers_in_every_layout(tmp_path, color_backend, layout):
     items = samples(6, PER_CLASS, paint=PAINT, seed=2, size=16, colors=CLASS_COLORS)
     url = _write(layout, tmp_path, items)
-    assert detect_format(url) == layout
+    assert eval_set_format(url) == layout
     evalset = open_eval_set(url, shard_size=7)
     assert evalset.classnames == NAMES
     vocabulary = from_names([[n] for n in COLORS])

@@ -15,10 +15,10 @@ from conceptfreq.adapters.bus.events import (BadEvent, BadShard, dead_letter, re
                                              shard_key, wants_stage)
 from conceptfreq.adapters.bus.retry import Abandoned, Backoff, Retrier
 from conceptfreq.adapters.bus.worker import ConsumeLoop
-from conceptfreq.commands.ingest import plan
+from conceptfreq.pipeline.announce import plan
 from conceptfreq.commands.status import summarize
-from conceptfreq.counter.progress import finished_since, shard_progress
-from conceptfreq.counter.service import COUNTED, counted_attempt
+from conceptfreq.pipeline.progress import finished_since, shard_progress
+from conceptfreq.pipeline.progress import COUNTED, counted_attempt
 from conceptfreq.errors import UnavailableError
 from conceptfreq.v1 import events_pb2
 

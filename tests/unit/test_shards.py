@@ -18,7 +18,7 @@ from conceptfreq.adapters.shards import (
     Sample,
     ShardError,
     UnsupportedShardURL,
-    detect_format,
+    shard_format,
     expand_shards,
     read_shard,
     shard_size,
@@ -423,7 +423,7 @@ def test_known_scheme_without_its_package_says_what_to_install():
     ("noextension", "parquet", "parquet"),
 ])
 def test_detect_format(url, declared, expected):
-    assert detect_format(url, declared) == expected
+    assert shard_format(url, declared) == expected
 
 
 @pytest.mark.parametrize("url, declared, message", [
@@ -432,7 +432,7 @@ def test_detect_format(url, declared, expected):
 ])
 def test_detect_format_errors(url, declared, message):
     with pytest.raises(UnsupportedShardURL, match=message):
-        detect_format(url, declared)
+        shard_format(url, declared)
 
 
 def test_declared_format_overrides_the_extension(tmp_path):

@@ -6,7 +6,7 @@ and how many more than the dataset has now.
 
 from __future__ import annotations
 
-from conceptfreq.reporter.options import add_fit, add_json, add_selection, add_source, fit_options, open_source, print_json, selection
+from conceptfreq.commands.report_options import add_fit, add_json, add_selection, add_source, fit_options, open_source, print_json, selection
 
 
 def register(subparsers) -> None:

@@ -10,8 +10,8 @@ from conceptfreq.adapters.store import open_store
 from conceptfreq.core.matching import MATCHERS
 from conceptfreq.core.vocabulary import load
 from conceptfreq.errors import UserError
-from conceptfreq.local import CountSummary, count_shards
-from conceptfreq.options import add_dataset, add_store, add_vocab, store_url
+from conceptfreq.pipeline.run import CountSummary, count_shards
+from conceptfreq.commands.options import add_dataset, add_store, add_vocab, store_url
 
 
 def register(subparsers) -> None:

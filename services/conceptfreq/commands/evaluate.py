@@ -17,12 +17,12 @@ from conceptfreq.adapters.store import open_store
 from conceptfreq.core.prompts import PROMPT_MODES, TEMPLATE_SETS
 from conceptfreq.core.vocabulary import load
 from conceptfreq.errors import UserError
-from conceptfreq.evaluator.datasets import EVAL_FORMATS
-from conceptfreq.evaluator.main import add_eval_topic
+from conceptfreq.adapters.shards import EVAL_FORMATS
+from conceptfreq.commands.options import add_eval_topic
 from conceptfreq.evaluator.plan import CLASSIFICATION, FROM_VOCABULARY, RETRIEVAL, plan
 from conceptfreq.evaluator.retrieval import run_retrieval
 from conceptfreq.evaluator.run import Evaluator, InferenceConfig, follow, run_local, submit
-from conceptfreq.options import add_bus, add_inference, add_store, add_vocab, env, pretrained, store_url
+from conceptfreq.commands.options import add_bus, add_inference, add_store, add_vocab, env, pretrained, store_url
 
 
 def register(subparsers) -> None:

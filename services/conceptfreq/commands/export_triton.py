@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from conceptfreq.options import pretrained
+    from conceptfreq.commands.options import pretrained
     from conceptfreq.tagger.onnx_export import ExportPlan, export_repository
 
     plan = ExportPlan(args.model, pretrained(args), args.out, format=args.format, precision=args.precision,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from conceptfreq.options import add_store, store_url
-from conceptfreq.reporter.options import add_json, csv_list, print_json
+from conceptfreq.commands.options import add_store, store_url
+from conceptfreq.commands.report_options import add_json, csv_list, print_json
 
 
 def register(subparsers) -> None:

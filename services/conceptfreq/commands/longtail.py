@@ -10,7 +10,7 @@ import csv
 import json
 from pathlib import Path
 
-from conceptfreq.reporter.options import add_json, add_source, csv_list, open_source, print_json, read_names
+from conceptfreq.commands.report_options import add_json, add_source, csv_list, open_source, print_json, read_names
 
 
 def register(subparsers) -> None:

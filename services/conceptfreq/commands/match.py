@@ -9,7 +9,7 @@ from itertools import islice
 from conceptfreq.core.matching import MATCHERS, make_matcher
 from conceptfreq.core.vocabulary import load
 from conceptfreq.errors import UserError
-from conceptfreq.options import add_vocab
+from conceptfreq.commands.options import add_vocab
 
 BATCH = 8192
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conceptfreq.adapters.store import open_store
-from conceptfreq.options import add_store, store_url
+from conceptfreq.commands.options import add_store, store_url
 
 
 def register(subparsers) -> None:

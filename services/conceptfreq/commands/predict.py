@@ -6,7 +6,7 @@ with a prediction interval (where one new concept at that frequency would land).
 
 from __future__ import annotations
 
-from conceptfreq.reporter.options import add_fit, add_json, add_selection, add_source, fit_options, open_source, print_json, selection
+from conceptfreq.commands.report_options import add_fit, add_json, add_selection, add_source, fit_options, open_source, print_json, selection
 
 
 def register(subparsers) -> None:

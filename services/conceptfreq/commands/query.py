@@ -7,7 +7,7 @@ import sys
 
 from conceptfreq.adapters.store import open_store
 from conceptfreq.query.frequencies import Answer, FrequencyQueries
-from conceptfreq.options import add_dataset, add_store, store_url
+from conceptfreq.commands.options import add_dataset, add_store, store_url
 
 
 def register(subparsers) -> None:

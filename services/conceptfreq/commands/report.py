@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from conceptfreq.errors import NotFoundError
-from conceptfreq.reporter.options import (add_fit, add_json, add_selection, add_source, csv_list, dataset, fit_options,
+from conceptfreq.commands.report_options import (add_fit, add_json, add_selection, add_source, csv_list, dataset, fit_options,
                                           open_source, print_json, selection)
 
 

@@ -15,7 +15,7 @@ from conceptfreq.adapters.store import open_store
 from conceptfreq.core.evaluation import model_key
 from conceptfreq.errors import NotFoundError
 from conceptfreq.evaluator.results import EvalStore
-from conceptfreq.options import add_store, store_url
+from conceptfreq.commands.options import add_store, store_url
 
 
 def register(subparsers) -> None:
@@ -46,8 +46,8 @@ def run(args) -> int:
                             + (f" with pretrained {args.pretrained!r}" if args.pretrained else "")
                             + (f" and {args.prompts} prompts" if args.prompts else "") + ": run `conceptfreq evaluate` first")
     groups: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-    for pretrained, prompts, name, concept, correct, total, accuracy, source in rows:
-        groups[(pretrained, prompts)].append((name, int(concept), int(correct), int(total), float(accuracy), source))
+    for r in rows:
+        groups[(r.pretrained, r.prompts)].append((r.class_name, r.concept_id, r.correct, r.total, r.accuracy, r.source))
     if args.format == "paper":
         out = {}
         for (pretrained, prompts), items in groups.items():
@@ -89,10 +89,10 @@ def _retrieval(args, results: EvalStore) -> int:
     if not rows:
         raise NotFoundError(f"no retrieval results for model {args.model!r} on {args.data!r}: run `conceptfreq evaluate --task retrieval`")
     table: dict[tuple[str, int], dict] = {}
-    for pretrained, concept_id, concept, direction, k, hits, total, recall in rows:
-        row = table.setdefault((pretrained, int(concept_id)), {"pretrained": pretrained, "concept_id": int(concept_id), "concept": concept})
-        row[f"{direction}_n"] = int(total)
-        row[f"{direction}_r@{k}"] = float(recall)
+    for r in rows:
+        row = table.setdefault((r.pretrained, r.concept_id), {"pretrained": r.pretrained, "concept_id": r.concept_id, "concept": r.concept})
+        row[f"{r.direction}_n"] = r.total
+        row[f"{r.direction}_r@{r.k}"] = r.recall
     ordered = sorted(table.values(), key=lambda r: (r["pretrained"], r.get("t2i_r@1", math.inf), r["concept"]))[:args.limit or None]
     if args.format == "json":
         print(json.dumps(ordered, indent=2))

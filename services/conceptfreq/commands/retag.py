@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conceptfreq.adapters.store import open_store
 from conceptfreq.errors import NotFoundError, UserError
-from conceptfreq.options import add_dataset, add_store, store_url
+from conceptfreq.commands.options import add_dataset, add_store, store_url
 
 
 def register(subparsers) -> None:
@@ -35,10 +35,9 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def choose_rule(args, store, vocabulary):
+def requested_rule(args, store, vocabulary):
     """The rule asked for: --rule, --threshold (on the active rule's kind) or --thresholds."""
     from conceptfreq.core.tagging import DEFAULT_RULE, PerConceptRule, parse_rule, parse_thresholds
-    from conceptfreq.tagger.records import recorded_rules
 
     if args.rule:
         return parse_rule(args.rule)
@@ -50,12 +49,12 @@ def choose_rule(args, store, vocabulary):
                               score=args.score, default=args.default)
     if args.threshold is None:
         raise UserError("say what to retag to: --threshold T, --rule RULE or --thresholds FILE")
-    recorded = recorded_rules(store, args.dataset, vocabulary.version)
-    kind = recorded[0].name if recorded else parse_rule(DEFAULT_RULE).name
-    parameter = {"softmax": "p", "cosine": "t"}.get(kind)
+    # The active tagging rule, which image counts are read under (core/rules.py), else the tagger's default.
+    current = parse_rule(store.rule_facts(args.dataset, vocabulary.version).active_tagging_rule or DEFAULT_RULE)
+    parameter = {"softmax": "p", "cosine": "t"}.get(current.name)
     if parameter is None:
-        raise UserError(f"the active rule ({recorded[0]}) has no single threshold: give a whole --rule instead")
-    return parse_rule(f"{kind}:{parameter}={args.threshold}")
+        raise UserError(f"the active rule ({current}) has no single threshold: give a whole --rule instead")
+    return parse_rule(f"{current.name}:{parameter}={args.threshold}")
 
 
 def _concept_id(vocabulary):
@@ -67,7 +66,6 @@ def _concept_id(vocabulary):
 
 def run(args) -> int:
     from conceptfreq.query.frequencies import FrequencyQueries
-    from conceptfreq.tagger.records import visible_image_attempts
     from conceptfreq.tagger.retag import Retag
 
     store = open_store(store_url(args))
@@ -78,8 +76,8 @@ def run(args) -> int:
             print(json.dumps({"dataset": args.dataset, "rules": rules}, indent=2) if args.json else
                   "\n".join(f"{'*' if i == 0 else ' '} {rule}" for i, rule in enumerate(rules)) or "no tagging rules recorded")
             return 0
-        rule = choose_rule(args, store, vocabulary)
-        if not visible_image_attempts(store, args.dataset, vocabulary.version):
+        rule = requested_rule(args, store, vocabulary)
+        if not store.visible_image_attempts(args.dataset, vocabulary.version):
             raise NotFoundError(f"dataset {args.dataset!r} has no tagged images in {store.location}: run the tagger first "
                                 "(`conceptfreq serve tagger`, or ingest with the image stage)")
         report = Retag(store, args.dataset, vocabulary.version, rule).run()

@@ -15,12 +15,13 @@ import time
 from conceptfreq.adapters.bus import open_bus
 from conceptfreq.adapters.bus.events import decode, shard_event
 from conceptfreq.adapters.store import open_store
-from conceptfreq.commands.ingest import Announced, embedded_tagger, follow, ledger_progress, publish_events
 from conceptfreq.core.counting import DONE, FAILED, PENDING
-from conceptfreq.counter.progress import shard_progress, worker_stages
+from conceptfreq.pipeline.progress import shard_progress, worker_stages
 from conceptfreq.errors import NotFoundError
-from conceptfreq.options import add_bus, add_dataset, add_store, store_url, topics
-from conceptfreq.tagger.main import add_tagging
+from conceptfreq.commands.options import add_bus, add_dataset, add_run, add_store, config_from, store_url, topics
+from conceptfreq.pipeline.announce import Announced, ledger_progress, publish_events
+from conceptfreq.pipeline.config import RunConfig, TaggingConfig
+from conceptfreq.pipeline.run import embedded_tagger, follow
 from conceptfreq.v1 import events_pb2
 
 
@@ -31,11 +32,7 @@ def register(subparsers) -> None:
     parser.add_argument("--vocab-version", default=None, metavar="VERSION", help="only this vocabulary version (default: all)")
     add_bus(parser)
     add_store(parser)
-    parser.add_argument("--wait", action="store_true", help="with Kafka: wait until the retried shards are done or failed")
-    parser.add_argument("--timeout", type=float, default=0, help="give up waiting after this many seconds (0: never)")
-    parser.add_argument("--parsers", type=int, default=1, help="in-process bus only: parser threads to run (default 1)")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    add_tagging(parser.add_argument_group("image stage, in-process bus only (on Kafka the tagger service has these flags)"))
+    add_run(parser, "the retried shards")
     parser.set_defaults(func=run)
 
 
@@ -80,9 +77,9 @@ def run(args) -> int:
             publish_events(bus, names, events)
             summary = Announced(args.dataset, version, shards=len(rows), published=[e.shard_url for e in events], started_ms=now_ms)
             if tagger is None:  # retried image stages need the in-process tagger, as in ingest
-                tagger = embedded_tagger(args, store, bus, {stage for event in events for stage in event.stages},
+                tagger = embedded_tagger(config_from(TaggingConfig, args), store, bus, {stage for event in events for stage in event.stages},
                                          store.load_vocabulary(version))
-            finished = follow(bus, store, names, summary, args, tagger) if events else True
+            finished = follow(bus, store, names, summary, config_from(RunConfig, args), tagger) if events else True
             results.append({"vocabulary_version": version, "republished": len(events), "finished": finished})
     finally:
         if tagger is not None:

@@ -9,10 +9,9 @@ from collections import Counter
 from conceptfreq.adapters.bus import open_bus
 from conceptfreq.adapters.store import open_store
 from conceptfreq.core.counting import DONE, STATES, TEXT
-from conceptfreq.counter.progress import shard_progress
+from conceptfreq.pipeline.progress import shard_progress
 from conceptfreq.errors import NotFoundError, UnavailableError
-from conceptfreq.options import add_bus, add_dataset, add_store, store_url, topics
-from conceptfreq.tagger.records import misalignment
+from conceptfreq.commands.options import add_bus, add_dataset, add_store, store_url, topics
 
 RATE_WINDOW_S = 60
 
@@ -80,7 +79,7 @@ def run(args) -> int:
             entry = {"vocabulary_version": version, **summarize([s for s in states if s.vocabulary_version == version], now_ms)}
             snapshot = store.totals_snapshot(args.dataset, version)
             entry["totals"] = ({"shards": snapshot[1], "samples": snapshot[2], "computed_at_ms": snapshot[3]} if snapshot else None)
-            entry["misalignment"] = [m.to_json() for m in misalignment(store, args.dataset, version)]
+            entry["misalignment"] = [m.to_json() for m in store.misalignment(args.dataset, version)]
             report["vocabularies"].append(entry)
     finally:
         store.close()

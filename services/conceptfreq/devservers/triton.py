@@ -4,7 +4,7 @@
         backend = open_inference(server.url, ...)       # triton://127.0.0.1:PORT
         server.stop(); server.start()                   # an outage, on the same ports
 
-What it takes to run the bundled binary standalone (PLATFORM.md), and why:
+What it takes to run the bundled binary standalone (docs/platform.md), and why:
 - a backend directory: a copy of the wheel's `backends/` with the python backend stub for this
   interpreter's version put into `python/`, where the python backend looks for it;
 - LD_LIBRARY_PATH with this interpreter's LIBDIR (else the stub loads another libpython) and the

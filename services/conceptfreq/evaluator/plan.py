@@ -24,7 +24,7 @@ from conceptfreq.core.prompts import Prompts, make_prompts
 from conceptfreq.core.text import phrase_key
 from conceptfreq.core.vocabulary import Vocabulary
 from conceptfreq.errors import UserError
-from conceptfreq.evaluator.datasets import EvalSet, open_eval_set
+from conceptfreq.adapters.shards import EvalSet, open_eval_set
 
 CLASSIFICATION, RETRIEVAL = "classification", "retrieval"
 FROM_VOCABULARY = "vocab"
@@ -51,6 +51,10 @@ class EvalSpec:
     # The dataset's own class names, when the classes evaluated are others (--classnames vocab):
     # an integer label then means the dataset's class, resolved by name.
     label_names: list[str] | None = None
+
+    @property
+    def prompt_mode(self) -> str:
+        return self.prompts.mode
 
     def to_json(self) -> str:
         body = asdict(self)

@@ -11,30 +11,29 @@ the evaluator service (Kafka), which is what makes the two give identical number
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tqdm import tqdm
-
 from conceptfreq.adapters.inference import open_inference
 from conceptfreq.adapters.inference.embeddings import text_embeddings
 from conceptfreq.adapters.metrics import SAMPLES, SHARD_SECONDS, SHARDS, SKIPPED
-from conceptfreq.adapters.shards import ShardError
-from conceptfreq.adapters.store import CountStore
+from conceptfreq.adapters.shards import EvalSet, ShardError
+from conceptfreq.adapters.store import CountStore, LedgerProgress
 from conceptfreq.core.counting import DONE, FAILED
 from conceptfreq.errors import NotFoundError, UserError
-from conceptfreq.evaluator.datasets import EvalSet
 from conceptfreq.evaluator.plan import CLASSIFICATION, EvalSpec, LabelIndex
-from conceptfreq.evaluator.results import EvalStore, Progress
+from conceptfreq.evaluator.results import EvalStore
 from conceptfreq.evaluator.stage import ClassifyShard
+from conceptfreq.pipeline.announce import publish
+from conceptfreq.pipeline.config import EVAL_SHARDS_TOPIC
+from conceptfreq.pipeline.run import ShardBar, wait_until
 from conceptfreq.v1 import evaluator_pb2 as pb
 
 log = logging.getLogger(__name__)
 STAGE = "eval"
-DEFAULT_TOPIC = "eval-shards"
+DEFAULT_TOPIC = EVAL_SHARDS_TOPIC
 
 
 @dataclass
@@ -139,7 +138,7 @@ class Evaluator:
 @dataclass
 class RunSummary:
     spec: EvalSpec
-    progress: Progress
+    progress: LedgerProgress
     seconds: float
     images: int = 0
     already_done: int = 0
@@ -152,24 +151,16 @@ class RunSummary:
 def run_local(evaluator: Evaluator, spec: EvalSpec, *, force: bool = False, progress: bool = True) -> RunSummary:
     evaluator.results.save(spec)
     evaluator.results.announce(spec)
-    started = time.monotonic()
-    summary = RunSummary(spec, Progress(len(spec.shards)), 0.0)
-    bar = tqdm(total=len(spec.shards), unit="shard", disable=not progress, dynamic_ncols=True, desc=f"evaluate {spec.eval_dataset}")
-
-    def seen(n: int) -> None:
-        summary.images += n
-        summary.seconds = time.monotonic() - started
-        bar.set_postfix_str(f"{summary.images:,} images, {summary.rate:,.1f}/s")
-
-    with bar:
+    summary = RunSummary(spec, LedgerProgress(len(spec.shards)), 0.0)
+    with ShardBar(len(spec.shards), f"evaluate {spec.eval_dataset}", unit="images", enabled=progress) as bar:
         for shard in spec.shards:
             try:
-                if evaluator.evaluate_shard(spec, shard, force=force, progress=seen) == "already_done":
+                if evaluator.evaluate_shard(spec, shard, force=force, progress=bar.progress) == "already_done":
                     summary.already_done += 1
+                bar.shard()
             except ShardError as error:
-                bar.write(f"failed: {shard}: {error.reason}", file=sys.stderr)
-            bar.update()
-    summary.seconds = time.monotonic() - started
+                bar.shard(failure=f"{shard}: {error.reason}")
+        summary.images, summary.seconds = bar.items, bar.seconds
     summary.progress = evaluator.results.progress(spec)
     return summary
 
@@ -186,29 +177,21 @@ def submit(results: EvalStore, spec: EvalSpec, bus, topic: str = DEFAULT_TOPIC, 
     results.announce(spec)
     done = {shard for shard, row in results.progress(spec).states.items() if row.state == DONE}
     todo = [shard for shard in spec.shards if force or shard not in done]
-    bus.create_topics([topic], partitions)
-    producer = bus.producer()
-    try:
-        for shard in todo:
-            producer.send(topic, shard_event(spec, shard, force).SerializeToString(), f"{spec.evaluation_id}/{shard}".encode())
-        producer.flush()
-    finally:
-        producer.close()
+    publish(bus, topic, [(shard_event(spec, shard, force).SerializeToString(), f"{spec.evaluation_id}/{shard}".encode())
+                         for shard in todo], partitions=partitions)
     if not todo:  # everything was done before: make sure the results are published
         results.publish(spec)
     return len(todo)
 
 
 def follow(results: EvalStore, spec: EvalSpec, *, timeout_s: float | None = None, poll_s: float = 0.5,
-           progress: bool = True) -> Progress:
+           progress: bool = True) -> LedgerProgress:
     """Poll the store until every shard is done or failed (or timeout_s passes)."""
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    bar = tqdm(total=len(spec.shards), unit="shard", disable=not progress, dynamic_ncols=True, desc=f"evaluate {spec.eval_dataset} (bus)")
-    with bar:
-        while True:
+    with ShardBar(len(spec.shards), f"evaluate {spec.eval_dataset} (bus)", enabled=progress) as bar:
+        def finished() -> bool:
             state = results.progress(spec)
-            bar.update(state.done + state.failed - bar.n)
-            bar.set_postfix_str(f"{state.failed} failed")
-            if state.finished or (deadline is not None and time.monotonic() > deadline):
-                return state
-            time.sleep(poll_s)
+            bar.move_to(state.done + state.failed, state.failed)
+            return state.finished
+
+        wait_until(finished, timeout_s=timeout_s, poll_s=poll_s)
+    return results.progress(spec)

@@ -21,7 +21,7 @@ from conceptfreq.core.evaluation import ClassificationSummary
 from conceptfreq.core.vocabulary import Vocabulary
 from conceptfreq.errors import NotFoundError, UnavailableError, UserError
 from conceptfreq.evaluator.plan import FROM_VOCABULARY, EvalSpec, plan
-from conceptfreq.evaluator.results import Progress
+from conceptfreq.adapters.store import LedgerProgress
 from conceptfreq.evaluator.run import DEFAULT_TOPIC, STAGE, Evaluator, submit
 from conceptfreq.v1 import evaluator_pb2 as pb
 from conceptfreq.v1 import evaluator_pb2_grpc as pb_grpc
@@ -85,7 +85,7 @@ def _number(value: float) -> float:
     return 0.0 if math.isnan(value) else value
 
 
-def evaluation_message(spec: EvalSpec, progress: Progress, summary: ClassificationSummary | None) -> pb.Evaluation:
+def evaluation_message(spec: EvalSpec, progress: LedgerProgress, summary: ClassificationSummary | None) -> pb.Evaluation:
     state = "running" if not progress.finished else ("failed" if progress.failed else "done")
     message = pb.Evaluation(
         evaluation_id=spec.evaluation_id, task=spec.task, model=spec.model, pretrained=spec.pretrained_label, data=spec.data,

@@ -17,7 +17,7 @@ import numpy as np
 
 from conceptfreq.adapters.images import FastPreprocess, ImageDecoder
 from conceptfreq.core.evaluation import ClassTally, tally, top_k
-from conceptfreq.evaluator.datasets import EvalSample, EvalSet
+from conceptfreq.adapters.shards import EvalSample, EvalSet
 
 log = logging.getLogger(__name__)
 

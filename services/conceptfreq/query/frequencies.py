@@ -9,6 +9,7 @@ from conceptfreq.adapters.store import CountStore
 from conceptfreq.core.counting import IMAGE, KINDS, MATCHED, TEXT
 from conceptfreq.core.vocabulary import Concept, Vocabulary
 from conceptfreq.errors import NotFoundError, UserError
+from conceptfreq.pipeline.vocabularies import Vocabularies
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Answer:
 class FrequencyQueries:
     def __init__(self, store: CountStore):
         self.store = store
-        self._vocabularies: dict[str, Vocabulary] = {}
+        self.vocabularies = Vocabularies(store)
 
     def vocabulary(self, dataset: str, version: str | None = None) -> Vocabulary:
         """The vocabulary a dataset was counted with: the given version, or the latest one."""
@@ -53,12 +54,7 @@ class FrequencyQueries:
                 hint = f"known datasets: {', '.join(known)}" if known else "the store has no counts yet: run `conceptfreq count` first"
                 raise NotFoundError(f"no counts for dataset {dataset!r} in {self.store.location} ({hint})")
             version = versions[0]
-        if version not in self._vocabularies:
-            vocabulary = self.store.load_vocabulary(version)
-            if vocabulary is None:
-                raise NotFoundError(f"vocabulary version {version!r} is not in the store")
-            self._vocabularies[version] = vocabulary
-        return self._vocabularies[version]
+        return self.vocabularies.resolve(version)
 
     def _rows(self, dataset: str, vocabulary: Vocabulary, concepts: list[Concept], rules: dict[str, str]) -> list[ConceptRow]:
         counts = self.store.counts_under(dataset, vocabulary.version, rules, [c.id for c in concepts])

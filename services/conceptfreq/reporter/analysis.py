@@ -12,6 +12,7 @@ from conceptfreq.core.counting import IMAGE, KINDS, MATCHED, TEXT
 from conceptfreq.core.text import phrase_key
 from conceptfreq.errors import NotFoundError, UserError
 from conceptfreq.reporter.paper import METHOD_ALIASES, method_kind
+from conceptfreq.reporter.source import ReportSource
 
 
 @dataclass
@@ -55,20 +56,20 @@ class FitOptions:
         return {"level": self.level, "n_boot": self.n_boot, "seed": self.seed, "robust": self.robust, **self.extra}
 
 
-def _data(source, selection: Selection):
+def _data(source: ReportSource, selection: Selection):
     selection.validate()
     return source.trend_data(selection.dataset, selection.model, selection.count, selection.prompts,
                              downstream=selection.downstream, rule=selection.rule, pretrained=selection.pretrained)
 
 
-def fit_selection(source, selection: Selection, options: FitOptions | None = None):
+def fit_selection(source: ReportSource, selection: Selection, options: FitOptions | None = None):
     """(data, fit, info) for one selection."""
     options = (options or FitOptions()).validate()
     data, info = _data(source, selection)
     return data, trends.fit(data, options.method, **options.kwargs()), info
 
 
-def fit_trend(source, selection: Selection, options: FitOptions | None = None) -> dict:
+def fit_trend(source: ReportSource, selection: Selection, options: FitOptions | None = None) -> dict:
     data, fit, info = fit_selection(source, selection, options)
     return {**fit.to_json(), "selection": info}
 
@@ -78,7 +79,7 @@ def _lookup(data: trends.TrendData, concept: str) -> list[int]:
     return [i for i, name in enumerate(data.names) if phrase_key(name) == key]
 
 
-def _concept_state(source, selection: Selection, data: trends.TrendData, concept: str) -> tuple[float, float | None]:
+def _concept_state(source: ReportSource, selection: Selection, data: trends.TrendData, concept: str) -> tuple[float, float | None]:
     """(count, observed accuracy or None) of a concept: from the evaluated classes, else from all counts."""
     rows = _lookup(data, concept)
     if rows:
@@ -91,7 +92,7 @@ def _concept_state(source, selection: Selection, data: trends.TrendData, concept
     return float(by_key[phrase_key(concept)]), None
 
 
-def predict(source, selection: Selection, options: FitOptions | None = None, *, concepts: Iterable[str] = (),
+def predict(source: ReportSource, selection: Selection, options: FitOptions | None = None, *, concepts: Iterable[str] = (),
             frequencies: Iterable[float] = ()) -> dict:
     concepts, frequencies = list(concepts), list(frequencies)
     if not concepts and not frequencies:
@@ -105,7 +106,7 @@ def predict(source, selection: Selection, options: FitOptions | None = None, *, 
     return {"method": fit.method, "confidence_level": fit.level, "predictions": rows, "selection": info}
 
 
-def budget(source, selection: Selection, options: FitOptions | None, *, concept: str | None, target: float,
+def budget(source: ReportSource, selection: Selection, options: FitOptions | None, *, concept: str | None, target: float,
            current: float | None = None) -> dict:
     if concept is None and current is None:
         raise UserError("give a concept (its current count is looked up) or a current count")
@@ -117,7 +118,7 @@ def budget(source, selection: Selection, options: FitOptions | None, *, concept:
     return {"concept": concept, **trends.data_budget(fit, target, current=current, observed=observed), "selection": info}
 
 
-def _datasets(source, datasets: list[str] | None) -> list[str]:
+def _datasets(source: ReportSource, datasets: list[str] | None) -> list[str]:
     known = source.datasets()
     chosen = list(datasets) if datasets else known
     unknown = [d for d in chosen if d not in known]
@@ -128,7 +129,7 @@ def _datasets(source, datasets: list[str] | None) -> list[str]:
     return chosen
 
 
-def _frequencies(source, datasets, count, rule, downstream) -> dict[str, dict[str, int]]:
+def _frequencies(source: ReportSource, datasets, count, rule, downstream) -> dict[str, dict[str, int]]:
     return {d: source.concept_counts(d, count, rule=rule, downstream=downstream) for d in datasets}
 
 
@@ -149,7 +150,7 @@ class LongTailOptions:
     tie_break: list[str] | None = None    # counts that order equally rare concepts; None: the other kinds
 
 
-def long_tail(source, options: LongTailOptions) -> dict:
+def long_tail(source: ReportSource, options: LongTailOptions) -> dict:
     datasets = _datasets(source, options.datasets)
     frequencies = _frequencies(source, datasets, options.count, options.rule, options.downstream)
     keep = None
@@ -175,7 +176,7 @@ def long_tail(source, options: LongTailOptions) -> dict:
     return out
 
 
-def _tie_breaks(source, options: LongTailOptions, datasets: list[str]) -> tuple[list[str], list[dict]]:
+def _tie_breaks(source: ReportSource, options: LongTailOptions, datasets: list[str]) -> tuple[list[str], list[dict]]:
     """The tie-break counts that every dataset has. By default the kinds other than the ranked one,
     text before image: on CC-3M/CC-12M this lifts the overlap of the 290 rarest with Let It Wag!
     from 23 to 54, because most tail concepts have 0 matched hits."""
@@ -202,7 +203,7 @@ def _kind(count: str) -> str | None:
         return None
 
 
-def _add_predictions(source, options: LongTailOptions, datasets: list[str], concepts: list[dict]) -> None:
+def _add_predictions(source: ReportSource, options: LongTailOptions, datasets: list[str], concepts: list[dict]) -> None:
     """Predicted accuracy of each long-tail concept in each dataset, from the model's logit trend there."""
     for dataset in datasets:
         try:
@@ -215,7 +216,7 @@ def _add_predictions(source, options: LongTailOptions, datasets: list[str], conc
             concept.setdefault("predicted", {})[dataset] = {k: prediction[k] for k in ("accuracy", "lower", "upper")}
 
 
-def cross_dataset(source, datasets: list[str] | None, count: str, rule: str | None = None,
+def cross_dataset(source: ReportSource, datasets: list[str] | None, count: str, rule: str | None = None,
                   downstream: list[str] | None = None) -> dict:
     datasets = _datasets(source, datasets)
     frequencies = _frequencies(source, datasets, count, rule, downstream)

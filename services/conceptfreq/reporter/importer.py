@@ -16,19 +16,15 @@ Importing again replaces, never adds (the ledger and `seq` see to that).
 
 from __future__ import annotations
 
-import time
 from typing import Callable, Iterable
 
-from conceptfreq.adapters.store import CountStore
+from conceptfreq.adapters.store import ClassResult, CountStore
 from conceptfreq.core.counting import ShardResult
 from conceptfreq.core.text import phrase_key
 from conceptfreq.core.vocabulary import Vocabulary, from_names
 from conceptfreq.reporter.paper import PaperArtifacts, resolve_method
 
 PAPER_SHARD_PREFIX = "paper:"
-RESULT_COLUMNS = ["model", "pretrained", "prompts", "eval_dataset", "class_name", "vocabulary_version", "concept_id",
-                  "correct", "total", "accuracy", "source", "seq"]
-_BATCH = 20_000
 
 
 class PaperVocabularies:
@@ -87,7 +83,6 @@ def import_paper(store: CountStore, artifacts: PaperArtifacts, *, datasets: Iter
         store.write_shard(ShardResult(f.pretrain, versions[f.downstream], f.shard, stage=f.kind, rule=f.method, counts=counts))
     say(f"{len(written)} count files imported, {len(skipped)} duplicates skipped, {len(conflicts)} conflicts")
 
-    seq = time.time_ns()
     rows, models, unknown = [], set(), 0
     for (downstream, p) in sorted(artifacts.result_files):
         if (prompts is not None and p not in prompts) or downstream not in versions:
@@ -101,9 +96,8 @@ def import_paper(store: CountStore, artifacts: PaperArtifacts, *, datasets: Iter
                 if concept is None:
                     unknown += 1
                     continue
-                rows.append((model, pretrained, p, downstream, name, versions[downstream], concept, 0, 0, accuracy, "paper", seq))
-    for start in range(0, len(rows), _BATCH):
-        store.insert("zero_shot_results", RESULT_COLUMNS, rows[start:start + _BATCH])
+                rows.append(ClassResult(model, pretrained, p, downstream, name, versions[downstream], concept, 0, 0, accuracy, "paper"))
+    store.write_results(rows)
     say(f"{len(rows)} per-class results of {len(models)} models imported")
     return {"vocabularies": versions, "concepts": sum(map(len, paper.vocabularies.values())),
             "count_files": len(written), "duplicates_skipped": skipped, "conflicts": conflicts,

@@ -11,6 +11,7 @@ from conceptfreq.core import trends
 from conceptfreq.errors import NotFoundError, UserError
 from conceptfreq.reporter import analysis, plots
 from conceptfreq.reporter.html import render_html
+from conceptfreq.reporter.source import ReportSource
 
 
 @dataclass
@@ -41,7 +42,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
 
 
-def _model_entry(source, selection: analysis.Selection, options: analysis.FitOptions, images: dict) -> dict:
+def _model_entry(source: ReportSource, selection: analysis.Selection, options: analysis.FitOptions, images: dict) -> dict:
     data, info = source.trend_data(selection.dataset, selection.model, selection.count, selection.prompts,
                                    downstream=selection.downstream, rule=selection.rule, pretrained=selection.pretrained)
     notes = []
@@ -62,7 +63,7 @@ def _model_entry(source, selection: analysis.Selection, options: analysis.FitOpt
             "binned": binned.to_json() if binned else None, "line": line.to_json(), "selection": info, "notes": notes}
 
 
-def build_report(source, dataset: str, models: list[str] | None, count: str, prompts: str = "ensemble",
+def build_report(source: ReportSource, dataset: str, models: list[str] | None, count: str, prompts: str = "ensemble",
                  options: analysis.FitOptions | None = None, *, rule: str | None = None,
                  downstream: list[str] | None = None, long_tail: analysis.LongTailOptions | None = None,
                  generated: str | None = None) -> Report:

@@ -14,6 +14,7 @@ from conceptfreq.core.trends import jsonable
 from conceptfreq.errors import UserError
 from conceptfreq.reporter import analysis
 from conceptfreq.reporter.report import build_report
+from conceptfreq.reporter.source import ReportSource
 from conceptfreq.v1 import report_pb2 as pb
 from conceptfreq.v1 import report_pb2_grpc as pb_grpc
 
@@ -62,7 +63,7 @@ def fit_response(fit: dict) -> pb.FitTrendResponse:
 
 
 class ReportServicer(pb_grpc.ReportServiceServicer):
-    def __init__(self, source):
+    def __init__(self, source: ReportSource):
         self.source = source  # PaperArtifacts or StoreSource
 
     @grpc_errors
@@ -146,5 +147,5 @@ class ReportServicer(pb_grpc.ReportServiceServicer):
         return pb.RenderReportResponse(content=content, content_type=FORMATS[fmt], figures=figures)
 
 
-def registration(source) -> Registration:
+def registration(source: ReportSource) -> Registration:
     return Registration(pb_grpc.add_ReportServiceServicer_to_server, ReportServicer(source), "conceptfreq.v1.ReportService")

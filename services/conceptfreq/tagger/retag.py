@@ -2,13 +2,13 @@
 
 For every shard with a visible image attempt, the stored scores are read back, every recorded rule
 plus the new one is applied to them (core.tagging.tag_shard, as the tagger does), and the result is
-written as a new image attempt that points at the same scores (store: tagger/records.py). So:
+written as a new image attempt that points at the same scores (adapters/store/images.py). So:
 - `retag` gives exactly the hits a tagger re-run under the new rule would (same scores, same code);
 - the old rules' counts stay queryable: every attempt carries every recorded rule;
 - it is safe to interrupt and repeat: shards that already carry the rule are skipped, and the rule
   becomes the active one (what queries show by default) only once every shard carries it.
-Matched counts and totals are then brought up to date by the counter's own code, run in process
-(`recount`), so there is one way they are computed.
+Matched counts and totals are then brought up to date by the counter's own code (pipeline/counting.py),
+run in process (`recount`), so there is one way they are computed.
 """
 
 from __future__ import annotations
@@ -18,16 +18,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from conceptfreq.adapters.store import CountStore
+from conceptfreq.adapters.store import CountStore, ImageAttempt
 from conceptfreq.core.tagging import Rule, tag_shard
-from conceptfreq.tagger.records import (ImageAttempt, read_scores, record_rule, recorded_rules, visible_image_attempts,
-                                        write_image_shard)
+from conceptfreq.pipeline.counting import Counting
 
 log = logging.getLogger(__name__)
 
 # (store, dataset, vocabulary version, shards whose image attempt changed) -> None
 Recount = Callable[[CountStore, str, str, Sequence[str]], None]
-RECOUNT_SLICE = 1000
 
 
 @dataclass
@@ -50,21 +48,9 @@ class RetagReport:
 
 
 def counter_recount(store: CountStore, dataset: str, vocabulary_version: str, shards: Sequence[str]) -> None:
-    """Feed the shards to the counter's handler, in process, as if their image stage had just
-    reported: it recomputes matched counts, refreshes the totals and marks the shards counted."""
-    from conceptfreq.adapters.bus import Message
-    from conceptfreq.core.counting import IMAGE
-    from conceptfreq.counter.service import CountStageResults
-    from conceptfreq.v1 import events_pb2
-
-    handler = CountStageResults(store)
-    # In slices: the counter names its shards in the SQL text, which ClickHouse caps (max_query_size).
-    for start in range(0, len(shards), RECOUNT_SLICE):
-        for offset, shard in enumerate(shards[start:start + RECOUNT_SLICE], start):
-            event = events_pb2.StageResult(dataset=dataset, vocabulary_version=vocabulary_version, shard_url=shard, stage=IMAGE,
-                                           state=events_pb2.SHARD_STATE_DONE)
-            handler.handle(Message("retag", 0, offset, None, event.SerializeToString()))
-        handler.flush()
+    """Count the shards as the counter does when their image stage reports: matched counts anew,
+    the totals refreshed, the shards marked counted."""
+    Counting(store).count(dataset, vocabulary_version, shards)
 
 
 class Retag:
@@ -78,16 +64,16 @@ class Retag:
 
     def run(self) -> RetagReport:
         started = time.perf_counter()
-        recorded = recorded_rules(self.store, self.dataset, self.vocabulary_version)
+        recorded = self.store.recorded_rules(self.dataset, self.vocabulary_version)
         report = RetagReport(self.dataset, self.vocabulary_version, str(self.rule), str(recorded[0]) if recorded else None)
         # The new rule first (it will be the active one), then every other rule still recorded.
         rules = [self.rule] + [r for r in recorded if r != self.rule]
         changed: list[str] = []
-        attempts = visible_image_attempts(self.store, self.dataset, self.vocabulary_version)
+        attempts = self.store.visible_image_attempts(self.dataset, self.vocabulary_version)
         changed += self._retag(attempts, rules, report)
-        record_rule(self.store, self.dataset, self.vocabulary_version, self.rule)
+        self.store.record_rule(self.dataset, self.vocabulary_version, self.rule)
         # Shards the tagger wrote while we ran, before the rule was recorded, lack it: one more pass.
-        late = visible_image_attempts(self.store, self.dataset, self.vocabulary_version)
+        late = self.store.visible_image_attempts(self.dataset, self.vocabulary_version)
         changed += self._retag({s: a for s, a in late.items() if str(self.rule) not in a.rules}, rules, report)
         report.shards = len(late)
         if changed and self.recount is not None:
@@ -102,12 +88,12 @@ class Retag:
                 report.inexact_k.append(attempt.top_k)
             if str(self.rule) in attempt.rules:
                 continue  # already there (an earlier, interrupted retag, or the tagger): its counts stand
-            keys, top = read_scores(self.store, self.dataset, self.vocabulary_version, attempt)
+            keys, top = self.store.read_scores(self.dataset, self.vocabulary_version, attempt)
             notes = {k: v for k, v in attempt.notes.items() if k != "truncated"}  # the new active rule's, below
             result = tag_shard(dataset=self.dataset, vocabulary_version=self.vocabulary_version, shard=shard, keys=keys, top=top,
                                rules=rules, samples=attempt.samples, skipped=attempt.skipped, notes=notes,
                                model_id=attempt.model_id, scores_attempt=attempt.scores_attempt)
-            write_image_shard(self.store, result)
+            self.store.write_image_shard(result)
             active = result.rules[str(self.rule)]
             report.retagged += 1
             report.images += len(keys)

@@ -1,39 +1,30 @@
 """The tagger service's two faces over one stage (TagShard):
-- `TagShardEvents`: the bus handler: a ShardEvent in, image scores, hits and counts in the store,
-  a StageResult (stage `image`, with the active rule) out;
+- `TagShardEvents`: the bus handler (pipeline/stages.py): a ShardEvent in, image scores, hits and
+  counts in the store, a StageResult (stage `image`, with the active rule) out;
 - `TaggerServicer`: gRPC TaggerService.TagImages, image bytes in, top concepts and hits out.
 
-Exactly-once as in the parser: the store write is idempotent per (dataset, vocabulary, shard,
-stage), the StageResult goes out only after it is durable, and the consume loop commits only after
-both. An inference backend that is down (Triton restarting) raises UnavailableError: the loop
+An inference backend that is down (Triton restarting) raises UnavailableError: the consume loop
 retries the whole shard with backoff and commits nothing meanwhile, so nothing is lost."""
 
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from conceptfreq.adapters.bus import Message, Producer
-from conceptfreq.adapters.bus.events import (BadShard, UnknownVocabulary, read_shard_event, stage_done, stage_failed,
-                                             wants_stage)
+from conceptfreq.adapters.bus import Producer
 from conceptfreq.adapters.grpc_server import Registration, grpc_errors
-from conceptfreq.adapters.metrics import IN_FLIGHT, SAMPLES, SHARD_SECONDS, SHARDS, SKIPPED
-from conceptfreq.adapters.shards import ShardError
 from conceptfreq.adapters.store import CountStore
-from conceptfreq.core.counting import DONE, IMAGE, RUNNING
+from conceptfreq.core.counting import IMAGE
 from conceptfreq.core.tagging import Rule, parse_rule
-from conceptfreq.errors import NotFoundError, UserError
-from conceptfreq.parser.service import Vocabularies
-from conceptfreq.tagger.records import ensure_rule, write_image_shard
+from conceptfreq.core.vocabulary import Vocabulary
+from conceptfreq.errors import UserError
+from conceptfreq.pipeline.stages import ShardStageHandler
+from conceptfreq.pipeline.vocabularies import Vocabularies
 from conceptfreq.tagger.stage import ConceptIndexes, TagImages, TagShard
 from conceptfreq.v1 import events_pb2
 from conceptfreq.v1 import tagger_pb2 as pb
 from conceptfreq.v1 import tagger_pb2_grpc as pb_grpc
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,71 +45,27 @@ class Tagger:
         self.images.close()
 
 
-class TagShardEvents:
+class TagShardEvents(ShardStageHandler):
     stage = IMAGE
+    doing, did = "tagging", "tagged"
 
     def __init__(self, store: CountStore, producer: Producer, results_topic: str, tagger: Tagger):
-        self.store = store
-        self.producer = producer
-        self.results_topic = results_topic
+        super().__init__(store, producer, results_topic, tagger.vocabularies)
         self.tagger = tagger
 
-    def handle(self, message: Message) -> None:
-        event = read_shard_event(message.value)
-        if not wants_stage(event, IMAGE):
-            return
-        dataset, version, shard = event.dataset, event.vocabulary_version, event.shard_url
-        state, attempt, samples = self.store.stage_attempts(dataset, version, [shard]).get(shard, {}).get(IMAGE, ("", "", 0))
-        if state == DONE and not event.force:
-            # Already durable: we died between the write and the commit, or the event came twice.
-            self._publish(events_pb2.StageResult(dataset=dataset, vocabulary_version=version, shard_url=shard, stage=IMAGE,
-                                                 attempt_id=attempt, samples=samples, state=events_pb2.SHARD_STATE_DONE,
-                                                 rule=self.store.active_rule(dataset, version) or "",
-                                                 announced_at_ms=event.announced_at_ms), message.key)
-            return
-        vocabulary = self.tagger.vocabularies.get(version)
-        if vocabulary is None:
-            raise UnknownVocabulary(f"vocabulary version {version!r} is not in the store (ingest saves it; was it another store?)")
+    def done_rule(self, dataset: str, version: str) -> str:
+        return self.store.active_rule(dataset, version) or ""
+
+    def prepare(self, event: events_pb2.ShardEvent, vocabulary: Vocabulary):
         # Every rule recorded for the dataset, the active one first: a shard tagged after a retag
         # carries the old rules too, so they stay complete.
-        rules = ensure_rule(self.store, dataset, version, self.tagger.rule)
+        rules = self.store.ensure_rule(event.dataset, event.vocabulary_version, self.tagger.rule)
         index = self.tagger.indexes.get(vocabulary)
-        if state != DONE:
-            self.store.record_state(dataset, version, shard, IMAGE, RUNNING)
-        started = time.perf_counter()
-        with IN_FLIGHT.labels(IMAGE).track_inprogress():
-            try:
-                result = self.tagger.stage(event.caption_column).run(dataset, shard, index, rules, format=event.format or None)
-            except ShardError as error:
-                raise BadShard(str(error)) from error
-            except UserError as error:  # an unsupported URL scheme or format: no retry will fix it
-                raise BadShard(str(error)) from error
-        write_image_shard(self.store, result)
-        seconds = time.perf_counter() - started
-        self._publish(stage_done(result, duration_ms=int(seconds * 1000), announced_at_ms=event.announced_at_ms), message.key)
-        SHARD_SECONDS.labels(IMAGE).observe(seconds)
-        SHARDS.labels(IMAGE, dataset, DONE).inc()
-        SAMPLES.labels(IMAGE, dataset).inc(result.samples)
-        for reason, n in result.skipped.items():
-            SKIPPED.labels(IMAGE, dataset, reason).inc(n)
+        stage = self.tagger.stage(event.caption_column)
+        return lambda: stage.run(event.dataset, event.shard_url, index, rules, format=event.format or None)
 
-    def give_up(self, message: Message, error: BaseException) -> tuple[str, str]:
-        try:
-            event = read_shard_event(message.value)
-        except Exception:  # noqa: BLE001 - an unreadable event names no shard
-            return "", ""
-        reason = f"{getattr(error, 'kind', 'internal')}: {error}"
-        self.store.fail_shard(event.dataset, event.vocabulary_version, event.shard_url, IMAGE, reason)
-        self._publish(stage_failed(event, IMAGE, reason), message.key)
-        SHARDS.labels(IMAGE, event.dataset, "failed").inc()
-        return event.dataset, event.shard_url
-
-    def flush(self) -> None:
-        """Nothing to do: each event is durable (store, then StageResult) before handle returns."""
-
-    def _publish(self, result: events_pb2.StageResult, key: bytes | None) -> None:
-        self.producer.send(self.results_topic, result.SerializeToString(), key)
-        self.producer.flush()
+    def write(self, result) -> None:
+        self.store.write_image_shard(result)
 
 
 class TaggerServicer(pb_grpc.TaggerServiceServicer):
@@ -134,7 +81,7 @@ class TaggerServicer(pb_grpc.TaggerServiceServicer):
             raise UserError(f"{len(request.images)} images in one request; send at most {self.MAX_IMAGES}")
         if request.top_k > self.MAX_TOP_K:
             raise UserError(f"top_k {request.top_k} is more than {self.MAX_TOP_K}")
-        vocabulary = self._vocabulary(request.vocabulary_version)
+        vocabulary = self.tagger.vocabularies.resolve(request.vocabulary_version, "this tagger")
         rule = parse_rule(request.rule) if request.rule else self.tagger.rule
         index = self.tagger.indexes.get(vocabulary)
         images = self.tagger.images
@@ -156,17 +103,6 @@ class TaggerServicer(pb_grpc.TaggerServiceServicer):
                 results[i].note = decoded[i].note or ""
         return pb.TagImagesResponse(vocabulary_version=vocabulary.version, model=images.backend.model_id, rule=str(rule),
                                     results=results)
-
-    def _vocabulary(self, version: str):
-        vocabularies = self.tagger.vocabularies
-        if version:
-            vocabulary = vocabularies.get(version)
-            if vocabulary is None:
-                raise NotFoundError(f"vocabulary version {version!r} is not in the store")
-            return vocabulary
-        if vocabularies.default is None:
-            raise UserError("this tagger has no default vocabulary: set vocabulary_version")
-        return vocabularies.default
 
 
 def registration(tagger: Tagger) -> Registration:

@@ -116,7 +116,7 @@ class KafkaBusConsumer:
     def lag(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for tp in self._consumer.assignment():
-            # Fetch responses carry the high-watermark; ListOffsets "latest" is not trusted (PLATFORM.md).
+            # Fetch responses carry the high-watermark; ListOffsets "latest" is not trusted (docs/platform.md).
             # The local position, not the committed offset: a metric must not cost a request per partition.
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
@@ -185,7 +185,7 @@ class KafkaBus:
 
     def highwaters(self, topics: Sequence[str], timeout_s: float = 5.0) -> dict[TopicPartition, int]:
         """High-watermark of every partition, read from fetch responses: a group-less consumer
-        fetches once from each partition (ListOffsets "latest" is wrong on tansu, PLATFORM.md)."""
+        fetches once from each partition (ListOffsets "latest" is wrong on tansu, docs/platform.md)."""
         try:
             consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
                                      request_timeout_ms=self.options["request_timeout_ms"], fetch_max_bytes=1024,

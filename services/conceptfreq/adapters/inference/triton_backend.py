@@ -219,7 +219,7 @@ class TritonBackend:
 
 
 def _checked(embeddings: np.ndarray, n: int) -> np.ndarray:
-    # numpy 2 in a server's python stub returns empty outputs without an error (PLATFORM.md): never pass that on.
+    # numpy 2 in a server's python stub returns empty outputs without an error (docs/platform.md): never pass that on.
     if embeddings.shape[0] != n:
         raise RuntimeError(f"Triton returned {embeddings.shape[0]} embeddings for {n} inputs "
                            "(numpy>=2 in the server's python environment does this)")

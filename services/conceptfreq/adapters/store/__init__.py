@@ -11,10 +11,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from conceptfreq.adapters.store.backends import ChdbBackend, ClickHouseBackend
-from conceptfreq.adapters.store.store import CountStore, DatasetSummary, ShardState, visible
+from conceptfreq.adapters.store.images import ImageAttempt, Misalignment
+from conceptfreq.adapters.store.ledger import DatasetSummary, LedgerEntry, LedgerProgress, ShardState
+from conceptfreq.adapters.store.results import ClassResult, ConceptRetrieval
+from conceptfreq.adapters.store.store import CountStore
 from conceptfreq.errors import UserError
 
-__all__ = ["CountStore", "DatasetSummary", "ShardState", "visible", "open_store", "default_store_url", "STORE_SCHEMES"]
+__all__ = ["CountStore", "DatasetSummary", "LedgerEntry", "LedgerProgress", "ShardState", "ImageAttempt", "Misalignment",
+           "ClassResult", "ConceptRetrieval", "open_store", "default_store_url", "STORE_SCHEMES"]
 
 
 def default_store_url() -> str:

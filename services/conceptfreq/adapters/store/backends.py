@@ -50,7 +50,7 @@ class ClickHouseBackend:
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         rows = [tuple(r) for r in rows]
         if rows:
-            # Rows go as the second argument: inlined VALUES hang clickhouse-driver (PLATFORM.md).
+            # Rows go as the second argument: inlined VALUES hang clickhouse-driver (docs/platform.md).
             self.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", rows)
 
     def close(self) -> None:

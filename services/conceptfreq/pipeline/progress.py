@@ -1,5 +1,5 @@
-"""Where a shard stands as a whole, from its ledger rows (pure). Used by `status`, by `ingest`
-while it waits, and by the benchmarks, so they all agree on what "done" means:
+"""Where a shard stands as a whole, from its ledger rows (pure). Used by `status`, by the runners
+while they wait, and by the benchmarks, so they all agree on what "done" means:
 
 - **failed**: a stage it was announced with failed (the reasons say which and why);
 - **done**: every such stage is done and the counter counted exactly those attempts;
@@ -12,8 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Collection, Mapping, Protocol
 
-from conceptfreq.core.counting import DONE, FAILED, PENDING, RUNNING
-from conceptfreq.counter.service import COMBINERS, COUNTED, counted_attempt
+from conceptfreq.core.counting import DONE, FAILED, MATCHED, PENDING, RUNNING
+
+# The counter's own ledger stage: the shard is done, all its stages are in the totals.
+COUNTED = "counted"
+# Stages the counter derives from the workers' stages (pipeline/counting.py), not announced ones.
+DERIVED_STAGES = frozenset({MATCHED, COUNTED})
+
+
+def counted_attempt(attempts: dict[str, str]) -> str:
+    """The inputs a shard was counted from, as one ledger attempt_id: `image=cd34;text=ab12`."""
+    return ";".join(f"{stage}={attempt}" for stage, attempt in sorted(attempts.items()))
 
 
 class LedgerRow(Protocol):
@@ -26,7 +35,7 @@ class LedgerRow(Protocol):
 
 
 @dataclass(frozen=True)
-class Progress:
+class ShardProgress:
     state: str
     reason: str = ""
     samples: int = 0
@@ -35,23 +44,23 @@ class Progress:
 
 def worker_stages(rows: Mapping[str, LedgerRow], derived: Collection[str] = ()) -> dict[str, LedgerRow]:
     """The stages a shard was announced with (or that ran on it), as opposed to what the counter derives."""
-    derived = set(derived) | set(COMBINERS) | {COUNTED}
+    derived = set(derived) | DERIVED_STAGES
     return {stage: row for stage, row in rows.items() if stage not in derived}
 
 
-def shard_progress(rows: Mapping[str, LedgerRow]) -> Progress:
+def shard_progress(rows: Mapping[str, LedgerRow]) -> ShardProgress:
     workers = worker_stages(rows)
     failed = sorted((row for row in workers.values() if row.state == FAILED), key=lambda row: row.stage)
     if failed:
-        return Progress(FAILED, "; ".join(f"{row.stage}: {row.reason}" for row in failed),
+        return ShardProgress(FAILED, "; ".join(f"{row.stage}: {row.reason}" for row in failed),
                         finished_at_ms=max(row.updated_at_ms for row in failed))
     counted = rows.get(COUNTED)
     if (workers and counted is not None and counted.state == DONE and all(row.state == DONE for row in workers.values())
             and counted.attempt_id == counted_attempt({stage: row.attempt_id for stage, row in workers.items()})):
-        return Progress(DONE, samples=counted.samples, finished_at_ms=counted.updated_at_ms)
+        return ShardProgress(DONE, samples=counted.samples, finished_at_ms=counted.updated_at_ms)
     if any(row.state in (RUNNING, DONE) for row in workers.values()):
-        return Progress(RUNNING)
-    return Progress(PENDING)
+        return ShardProgress(RUNNING)
+    return ShardProgress(PENDING)
 
 
 def finished_since(rows: Mapping[str, LedgerRow], since_ms: int, recount: bool = False) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from conceptfreq.errors import UserError
-from conceptfreq.options import add_store, env, store_url
+from conceptfreq.commands.options import add_store, env, store_url
 
 
 def csv_list(text: str | None) -> list[str] | None:

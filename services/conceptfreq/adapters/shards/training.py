@@ -1,4 +1,4 @@
-"""Shard readers: turn one shard of a pretraining dataset into a stream of caption samples.
+"""Training-shard readers: turn one shard of a pretraining dataset into a stream of caption samples.
 
 A shard is a webdataset `.tar`, a parquet file or a CC-3M style TSV, anywhere fsspec can open it
 (local paths, file://, memory://, s3://, gs://, https:// ... when the protocol's package is installed).
@@ -28,19 +28,18 @@ Decisions other modules rely on:
 from __future__ import annotations
 
 import json
-import os
-import re
 import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Callable, Iterable, Iterator
 
-import braceexpand
 import fsspec
 import fsspec.core
 
-from conceptfreq.errors import UnavailableError, UserError
+from conceptfreq.adapters.shards.formats import IMAGE_EXTENSIONS, JSON_CAPTION_FIELDS, PARQUET_IMAGE_COLUMNS
+from conceptfreq.adapters.shards.urls import UnsupportedShardURL, filesystem
+from conceptfreq.errors import UnavailableError
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +68,6 @@ class ShardError(Exception):
         return type(self), ((self.url, self.reason) if self.url is not None else (self.reason,))
 
 
-class UnsupportedShardURL(UserError):
-    """The URL's scheme or the shard's format is not one we can read."""
-
-
 SHARD_FORMATS = ("tar", "parquet", "tsv")
 
 # Longest first, so `.tar.gz` is not mistaken for something ending in `.gz`.
@@ -82,80 +77,12 @@ _EXTENSION_FORMATS = {
     ".tsv": "tsv", ".txt": "tsv",
 }
 _SUPPORTED_EXTENSIONS = ".tar (webdataset), .parquet/.pq, .tsv/.txt"
-_FSSPEC_EXAMPLES = "file://, memory://, s3://, gs://, az://, https://, hf://"
 
-JSON_CAPTION_FIELDS = ("caption", "text", "txt")
-IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
-PARQUET_IMAGE_COLUMNS = ("image", "jpg")
 _KEY_WIDTH = 9
 _PARQUET_BATCH_ROWS = 8192
 
 
-def _filesystem(url: str):
-    """fsspec's (filesystem, path) for url, with its import/protocol errors made actionable."""
-    protocol = fsspec.core.split_protocol(url)[0]
-    try:
-        return fsspec.core.url_to_fs(url)
-    except ImportError as exc:
-        raise UnsupportedShardURL(f"{url}: reading {protocol}:// needs a package that is not installed ({exc})") from None
-    except ValueError as exc:
-        if "Protocol not known" not in str(exc):
-            raise
-        raise UnsupportedShardURL(
-            f"{url}: unknown URL scheme {protocol!r}; use a local path or an fsspec URL "
-            f"({_FSSPEC_EXAMPLES}) with that protocol's package installed"
-        ) from None
-
-
-def _is_glob(url: str) -> bool:
-    protocol = fsspec.core.split_protocol(url)[0]
-    # In http(s) URLs `?` starts the query string, not a wildcard.
-    magic = r"[*\[]" if protocol in ("http", "https") else r"[*?\[]"
-    return re.search(magic, url) is not None
-
-
-def _glob(pattern: str) -> list[str]:
-    fs, path = _filesystem(pattern)
-    matches = sorted(name for name, info in fs.glob(path, detail=True).items() if info.get("type") == "file")
-    if not matches:
-        raise UserError(f"no shards match {pattern!r}")
-    protocol = fsspec.core.split_protocol(pattern)[0]
-    if protocol is not None:
-        return [fs.unstrip_protocol(match) for match in matches]
-    if not pattern.startswith("/"):
-        # fsspec answers with absolute paths; keep a relative pattern's answers relative, like braces.
-        return [os.path.relpath(match) for match in matches]
-    return matches
-
-
-def expand_shards(pattern: str) -> list[str]:
-    """Shard URLs of a brace pattern (`data/cc3m-{00000..00331}.tar`) and/or glob, in order.
-
-    Brace-expanded paths are returned whether or not they exist, so a missing shard ends as a failed
-    shard rather than silently vanishing; a glob that matches nothing is a UserError.
-    """
-    pattern = pattern.strip()
-    if not pattern:
-        raise UserError("the shard pattern is empty")
-    try:
-        candidates = list(braceexpand.braceexpand(pattern))
-    except braceexpand.UnbalancedBracesError:
-        raise UserError(f"unbalanced braces in shard pattern {pattern!r}") from None
-    urls: list[str] = []
-    checked_protocols: set[str | None] = set()
-    for candidate in candidates:
-        if _is_glob(candidate):
-            urls.extend(_glob(candidate))
-            continue
-        protocol = fsspec.core.split_protocol(candidate)[0]
-        if protocol not in checked_protocols:  # once per scheme: patterns expand to 100k+ shards
-            _filesystem(candidate)
-            checked_protocols.add(protocol)
-        urls.append(candidate)
-    return list(dict.fromkeys(urls))
-
-
-def detect_format(url: str, declared: str | None = None) -> str:
+def shard_format(url: str, declared: str | None = None) -> str:
     """"tar", "parquet" or "tsv": the declared format if given, else from the URL's extension."""
     if declared:
         if declared.lower() not in SHARD_FORMATS:
@@ -165,24 +92,13 @@ def detect_format(url: str, declared: str | None = None) -> str:
     if protocol in ("http", "https"):
         path = path.split("?", 1)[0].split("#", 1)[0]
     name = PurePosixPath(path).name.lower()
-    for extension, shard_format in _EXTENSION_FORMATS.items():
+    for extension, kind in _EXTENSION_FORMATS.items():
         if name.endswith(extension):
-            return shard_format
+            return kind
     raise UnsupportedShardURL(
         f"{url}: cannot tell the shard format from its name; supported: {_SUPPORTED_EXTENSIONS}, "
         f"or declare the format ({' | '.join(SHARD_FORMATS)})"
     )
-
-
-def shard_size(url: str) -> int | None:
-    """The shard's size in bytes, or None when the filesystem cannot tell (or it is missing)."""
-    fs, path = _filesystem(url)
-    try:
-        info = fs.info(path)
-    except (OSError, ValueError):
-        return None
-    size = info.get("size")
-    return int(size) if size is not None and info.get("type", "file") == "file" else None
 
 
 @dataclass(frozen=True)
@@ -205,10 +121,10 @@ def read_shard(
     The format and URL scheme are checked now, before iteration, so configuration mistakes surface
     at the call site; the file itself is opened lazily on the first `next()`.
     """
-    shard_format = detect_format(url, format)
-    _filesystem(url)
+    kind = shard_format(url, format)
+    filesystem(url)
     options = _ReadOptions(caption_column, key_column, with_images)
-    return _as_shard_errors(url, _READERS[shard_format](url, options))
+    return _as_shard_errors(url, _READERS[kind](url, options))
 
 
 def _as_shard_errors(url: str, samples: Iterator[Sample]) -> Iterator[Sample]:

@@ -1,4 +1,4 @@
-"""Readers of downstream eval sets, split into shards that the evaluator handles one at a time.
+"""Readers of downstream evaluation sets, split into shards that the evaluator handles one at a time.
 
 Formats (EVAL_FORMATS; detected from the path, or named with --format):
 - `imagefolder`: `ROOT/CLASS/*.jpg`. Classes are the sorted folder names (torchvision's rule), named
@@ -29,11 +29,10 @@ from typing import Callable, Iterator
 import fsspec
 import fsspec.core
 
-from conceptfreq.adapters.shards import ShardError, expand_shards, tar_groups
+from conceptfreq.adapters.shards.formats import IMAGE_EXTENSIONS, PARQUET_IMAGE_COLUMNS
+from conceptfreq.adapters.shards.training import ShardError, tar_groups
+from conceptfreq.adapters.shards.urls import expand_shards, filesystem
 from conceptfreq.errors import UserError
-
-IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
-PARQUET_IMAGE_COLUMNS = ("image", "jpg", "img", "png", "webp")
 CSV_IMAGE_COLUMNS = ("path", "image", "filepath", "filename", "file", "image_path")
 CLASSNAMES_FILE = "classnames.txt"
 TEMPLATES_FILE = "zeroshot_classification_templates.txt"
@@ -46,13 +45,6 @@ class EvalSample:
     label: int | str | None = None
     captions: tuple[str, ...] = ()
     problem: str | None = None
-
-
-def _fs(url: str):
-    try:
-        return fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as error:
-        raise UserError(f"cannot open {url!r}: {error}") from None
 
 
 def _read_lines(fs, path: str) -> list[str] | None:
@@ -82,7 +74,7 @@ class EvalSet:
         return None
 
     def _metadata_beside(self, directories: list[str]) -> None:
-        fs, _ = _fs(self.url)
+        fs, _ = filesystem(self.url)
         for directory in directories:
             names = _read_lines(fs, posixpath.join(directory, CLASSNAMES_FILE))
             if names and self.classnames is None:
@@ -97,7 +89,7 @@ class ImageFolderSet(EvalSet):
 
     def __init__(self, url: str, shard_size: int = 1000, **options):
         super().__init__(url, shard_size=shard_size, **options)
-        self.fs, self.root = _fs(url)
+        self.fs, self.root = filesystem(url)
         if not self.fs.isdir(self.root):
             raise UserError(f"{url!r} is not a directory of class folders")
         folders = sorted(p for p in self.fs.ls(self.root, detail=False) if self.fs.isdir(p)
@@ -144,7 +136,7 @@ class WebDatasetSet(EvalSet):
 
     def __init__(self, url: str, split: str = "test", **options):
         super().__init__(url, split=split, **options)
-        fs, path = _fs(url)
+        fs, path = filesystem(url)
         if fs.isdir(path):
             found = [d for d in (posixpath.join(path, split), path) if fs.isdir(d) and fs.glob(posixpath.join(d, "*.tar"))]
             if not found:
@@ -201,7 +193,7 @@ class ParquetSet(EvalSet):
                  caption_column: str | None = None, **options):
         super().__init__(url, split=split, label_column=label_column, image_column=image_column,
                          caption_column=caption_column, **options)
-        fs, path = _fs(url)
+        fs, path = filesystem(url)
         if fs.isdir(path):
             files = [p for d in (posixpath.join(path, split), posixpath.join(path, "data"), path) if fs.isdir(d)
                      for p in fs.glob(posixpath.join(d, "**", "*.parquet"))]
@@ -286,7 +278,7 @@ class CsvSet(EvalSet):
                  caption_column: str | None = None, shard_size: int = 1000, **options):
         super().__init__(url, label_column=label_column, image_column=image_column, caption_column=caption_column,
                          shard_size=shard_size, **options)
-        self.fs, path = _fs(url)
+        self.fs, path = filesystem(url)
         try:
             with self.fs.open(path, "rb") as stream:
                 text = stream.read().decode("utf-8-sig")
@@ -344,12 +336,12 @@ EVAL_FORMATS: dict[str, Callable[..., EvalSet]] = {"imagefolder": ImageFolderSet
                                                    "parquet": ParquetSet, "csv": CsvSet}
 
 
-def detect_format(url: str) -> str:
+def eval_set_format(url: str) -> str:
     lowered = url.lower().split("?", 1)[0]
     for suffix, name in ((".csv", "csv"), (".tsv", "csv"), (".parquet", "parquet"), (".tar", "wds")):
         if lowered.endswith(suffix) or lowered.endswith(suffix + "}"):
             return name
-    fs, path = _fs(url)
+    fs, path = filesystem(url)
     if fs.isdir(path):
         if fs.glob(posixpath.join(path, "*.tar")) or fs.glob(posixpath.join(path, "*", "*.tar")):
             return "wds"
@@ -363,7 +355,7 @@ def open_eval_set(url: str, format: str | None = None, **options) -> EvalSet:
     """The eval set at `url`. Options: split, label_column, image_column, caption_column, shard_size
     (each format takes the ones it needs and ignores the rest)."""
     url = url.rstrip("/") or url
-    name = format or detect_format(url)
+    name = format or eval_set_format(url)
     if name not in EVAL_FORMATS:
         raise UserError(f"unknown eval set format {name!r}: choose one of {', '.join(EVAL_FORMATS)}")
     options = {k: v for k, v in options.items() if v is not None}

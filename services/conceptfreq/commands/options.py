@@ -4,10 +4,16 @@ same image is configured by flags on a laptop and by env in a Helm chart."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+from typing import TypeVar
 
 from conceptfreq.adapters.bus import DEFAULT_BUS_URL, Topics
+from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS, EXECUTORS
 from conceptfreq.adapters.store import default_store_url
+from conceptfreq.core.prompts import PROMPT_MODES
+from conceptfreq.core.tagging import DEFAULT_RULE, DEFAULT_TOP_K, SCORE_KINDS
+from conceptfreq.pipeline.config import EVAL_SHARDS_TOPIC
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -84,3 +90,61 @@ def pretrained(args: argparse.Namespace) -> str | None:
     """--pretrained with 'random' (or nothing) meaning seeded random weights."""
     value = (getattr(args, "pretrained", None) or "").strip()
     return None if value in ("", "random") else value
+
+
+def add_tagging(parser: argparse.ArgumentParser) -> None:
+    """What build_tagger reads (pipeline/config.py TaggingConfig): the model, where it runs, the rule, prompts and decoding. Shared with
+    embedded `ingest`, which runs this same tagger in process, so both take the same flags and env."""
+    add_inference(parser)
+    parser.add_argument("--rule", default=env("TAGGER_RULE", DEFAULT_RULE), metavar="RULE",
+                        help="tagging rule recorded for datasets that have none yet: softmax:p=P | cosine:t=T | topk:k=K "
+                             f"(env CONCEPTFREQ_TAGGER_RULE; default {DEFAULT_RULE}); `retag` changes it later")
+    parser.add_argument("--thresholds", default=env("TAGGER_THRESHOLDS"), metavar="FILE",
+                        help="per-concept thresholds instead of --rule (JSON or concept,threshold lines; env CONCEPTFREQ_TAGGER_THRESHOLDS)")
+    parser.add_argument("--threshold-score", default=env("TAGGER_THRESHOLD_SCORE", "cosine"), choices=SCORE_KINDS,
+                        help="what --thresholds apply to (env CONCEPTFREQ_TAGGER_THRESHOLD_SCORE; default cosine)")
+    parser.add_argument("--top-k", type=int, default=int(env("TAGGER_TOP_K", str(DEFAULT_TOP_K))),
+                        help=f"concept scores stored per image, for re-thresholding (env CONCEPTFREQ_TAGGER_TOP_K; default {DEFAULT_TOP_K})")
+    parser.add_argument("--prompts", default=env("TAGGER_PROMPTS", "ensemble"), choices=sorted(PROMPT_MODES),
+                        help="concept prompts (env CONCEPTFREQ_TAGGER_PROMPTS; default ensemble: open_clip's 80 templates)")
+    parser.add_argument("--template", action="append", default=[], metavar="TEMPLATE",
+                        help="extra prompt template with {} for the concept name (repeatable; added to the ensemble)")
+    parser.add_argument("--batch-size", type=int, default=int(env("TAGGER_BATCH_SIZE", "0")) or None,
+                        help="images per inference call (env CONCEPTFREQ_TAGGER_BATCH_SIZE; default: the backend's)")
+    parser.add_argument("--decode-workers", type=int, default=int(env("TAGGER_DECODE_WORKERS", "4")),
+                        help="image decoding workers (env CONCEPTFREQ_TAGGER_DECODE_WORKERS; default 4)")
+    parser.add_argument("--decode-executor", default=env("TAGGER_DECODE_EXECUTOR", "thread"), choices=sorted(EXECUTORS),
+                        help="decode in threads or processes (env CONCEPTFREQ_TAGGER_DECODE_EXECUTOR; default thread)")
+    parser.add_argument("--max-pixels", type=int, default=int(env("TAGGER_MAX_PIXELS", str(DEFAULT_MAX_PIXELS))),
+                        help=f"larger images are skipped as decompression bombs (env CONCEPTFREQ_TAGGER_MAX_PIXELS; default {DEFAULT_MAX_PIXELS:,})")
+    parser.add_argument("--no-draft", action="store_true", default=env("TAGGER_NO_DRAFT", "") not in ("", "0"),
+                        help="decode JPEGs at full size instead of libjpeg's reduced-size draft (env CONCEPTFREQ_TAGGER_NO_DRAFT)")
+    parser.add_argument("--cache-dir", default=env("CACHE_DIR"),
+                        help="concept-embedding cache (env CONCEPTFREQ_CACHE_DIR; default ~/.cache/conceptfreq)")
+
+
+def add_eval_topic(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--topic-eval-shards", default=env("TOPIC_EVAL_SHARDS", EVAL_SHARDS_TOPIC), metavar="NAME",
+                        help=f"topic of EvalShardEvents (env CONCEPTFREQ_TOPIC_EVAL_SHARDS; default {EVAL_SHARDS_TOPIC})")
+
+
+def add_run(parser: argparse.ArgumentParser, what: str) -> None:
+    """How an announced run is carried out (pipeline/config.py RunConfig), and the in-process tagger."""
+    parser.add_argument("--wait", action="store_true", help=f"with Kafka: wait until {what} are done or failed")
+    parser.add_argument("--timeout", dest="timeout_s", type=float, default=0, help="give up waiting after this many seconds (0: never)")
+    parser.add_argument("--parsers", type=int, default=1, help="in-process bus only: parser threads to run (default 1)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_tagging(parser.add_argument_group("image stage, in-process bus only (on Kafka the tagger service has these flags)"))
+
+
+C = TypeVar("C")
+
+
+def config_from(cls: type[C], args: argparse.Namespace, **overrides) -> C:
+    """A typed configuration (pipeline/config.py) from the flags of the same names: the one place a
+    Namespace turns into configuration, so nothing past the command line reads argparse."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    for name, value in values.items():
+        if isinstance(value, list):
+            values[name] = tuple(value)
+    return cls(**{**values, **overrides})

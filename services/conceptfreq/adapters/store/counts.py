@@ -1,0 +1,88 @@
+"""Vocabularies, text hits and per-shard counts: what the text stage writes and frequency reads use.
+
+Per-shard counts (`shard_counts`) hold every kind: the text stage's, the tagger's under each tagging
+rule (images.py) and the counter's matched counts. Readers see them through the ledger (ledger.py)
+and read each kind under one rule (core/rules.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, Sequence
+
+from conceptfreq.adapters.store.ledger import LedgerTables, visible
+from conceptfreq.adapters.store.tables import now_seq
+from conceptfreq.core.counting import DONE, KINDS, TEXT, ShardResult
+from conceptfreq.core.vocabulary import Vocabulary, parse_json
+
+COUNT_COLUMNS = ["dataset", "vocabulary_version", "shard", "stage", "attempt_id", "kind", "rule", "concept_id", "count"]
+_VISIBLE = visible()
+
+
+class CountTables(LedgerTables):
+    # --- vocabularies -----------------------------------------------------------------------------
+
+    def save_vocabulary(self, vocabulary: Vocabulary) -> str:
+        version = vocabulary.version
+        if not self._execute("SELECT count() FROM {db}.vocabularies WHERE version = %(v)s", v=version)[0][0]:
+            self._insert("concepts", ["vocabulary_version", "concept_id", "name", "aliases", "sources"],
+                         [(version, c.id, c.name, list(c.aliases), list(c.sources)) for c in vocabulary])
+            self._insert("vocabularies", ["version", "name", "body", "created_at_ms"],
+                         [(version, vocabulary.name, json.dumps(vocabulary.to_json(), ensure_ascii=False), now_seq() // 1_000_000)])
+        return version
+
+    def load_vocabulary(self, version: str) -> Vocabulary | None:
+        rows = self._execute("SELECT body FROM {db}.vocabularies WHERE version = %(v)s LIMIT 1", v=version)
+        return parse_json(rows[0][0]) if rows else None
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def _write_counts(self, rows: Iterable[tuple]) -> None:
+        """shard_counts rows in COUNT_COLUMNS order."""
+        self._insert("shard_counts", COUNT_COLUMNS, rows)
+
+    def write_shard(self, result: ShardResult) -> None:
+        """Make `result` the visible rows of its shard and stage. Safe to repeat; see ledger.py."""
+        if result.stage == TEXT:
+            self._insert("text_hits", ["dataset", "vocabulary_version", "shard", "attempt_id", "sample_key", "concept_ids"],
+                         ((result.dataset, result.vocabulary_version, result.shard, result.attempt_id, key, concepts)
+                          for key, concepts in result.hits))
+        self._write_counts((result.dataset, result.vocabulary_version, result.shard, result.stage, result.attempt_id,
+                            result.stage, result.rule, concept, count) for concept, count in sorted(result.counts.items()))
+        self.record_state(result.dataset, result.vocabulary_version, result.shard, result.stage, DONE,
+                          attempt_id=result.attempt_id, samples=result.samples, skip_reasons=result.skipped, notes=result.notes)
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def rules(self, dataset: str, vocabulary_version: str) -> dict[str, dict[str, int]]:
+        """{kind: {rule: shards}} of the visible counts: which rules each kind was counted under."""
+        rows = self._execute(f"""SELECT kind, rule, uniqExact(shard) FROM {{db}}.shard_counts
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND {_VISIBLE} GROUP BY kind, rule""",
+                             d=dataset, v=vocabulary_version)
+        out: dict[str, dict[str, int]] = {}
+        for kind, rule, shards in rows:
+            out.setdefault(kind, {})[rule] = int(shards)
+        return out
+
+    def counts_under(self, dataset: str, vocabulary_version: str, rules: dict[str, str],
+                     concept_ids: Sequence[int] | None = None) -> dict[int, dict[str, int]]:
+        """`frequencies` for rules already chosen with read_rules (a caller that also shows them)."""
+        if not rules:
+            return {}
+        only = "AND concept_id IN %(ids)s" if concept_ids else ""
+        rows = self._execute(f"""SELECT concept_id, kind, sum(count) FROM {{db}}.shard_counts
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s {only} AND (kind, rule) IN %(rules)s AND {_VISIBLE}
+            GROUP BY concept_id, kind""", d=dataset, v=vocabulary_version, ids=tuple(concept_ids or ()),
+                             rules=tuple(rules.items()))
+        out: dict[int, dict[str, int]] = {}
+        for concept, kind, count in rows:
+            out.setdefault(int(concept), dict.fromkeys(KINDS, 0))[kind] = int(count)
+        return out
+
+    def text_hits(self, dataset: str, vocabulary_version: str, shard: str, attempt_id: str | None = None) -> dict[str, list[int]]:
+        """{sample key: concept ids} of one shard's visible text attempt, or of `attempt_id`
+        (samples with hits only)."""
+        which = "attempt_id = %(a)s" if attempt_id else visible(stage="'text'", narrow="AND shard = %(s)s")
+        rows = self._execute(f"""SELECT sample_key, concept_ids FROM {{db}}.text_hits
+            WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard = %(s)s AND {which}
+            ORDER BY sample_key""", d=dataset, v=vocabulary_version, s=shard, a=attempt_id or "")
+        return {key: [int(c) for c in concepts] for key, concepts in rows}
