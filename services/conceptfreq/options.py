@@ -7,6 +7,7 @@ import argparse
 import os
 
 from conceptfreq.adapters.bus import DEFAULT_BUS_URL, Topics
+from conceptfreq.adapters.grpc_security import add_security_arguments
 from conceptfreq.adapters.store import default_store_url
 
 
@@ -40,6 +41,7 @@ def add_server(parser: argparse.ArgumentParser, default_port: int) -> None:
                         help=f"gRPC port (env CONCEPTFREQ_GRPC_PORT; default {default_port})")
     parser.add_argument("--metrics-port", type=int, default=int(env("METRICS_PORT", "9100")),
                         help="Prometheus /metrics port, 0 to disable (env CONCEPTFREQ_METRICS_PORT; default 9100)")
+    add_security_arguments(parser, env)
 
 
 def add_bus(parser: argparse.ArgumentParser) -> None:

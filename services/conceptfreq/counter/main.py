@@ -7,6 +7,7 @@ import argparse
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
 from conceptfreq.adapters.bus.retry import Retrier
 from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, start_service
+from conceptfreq.adapters.grpc_security import server_security
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.metrics import start_metrics
 from conceptfreq.adapters.store import CountStore
@@ -35,7 +36,7 @@ def counter_loop(bus: Bus, store: CountStore, topics: Topics, retrier: Retrier, 
 def run(args) -> int:
     retrier, store = start_service(COUNTED, store_url(args))
     start_metrics(args.metrics_port)
-    server, port = serve([], args.port, args.host)  # health and reflection, for the orchestrator's probes
+    server, port = serve([], args.port, args.host, security=server_security(args))  # health and reflection, for the orchestrator's probes
     bus, names = open_bus(args.bus), topics(args)
     return serve_until_stopped(lambda: counter_loop(bus, store, names, retrier, group=args.group, batch_s=args.batch_seconds), server,
                                f"counter: consuming {names.results} as group {args.group} on {bus.url}; store {store.location}; "

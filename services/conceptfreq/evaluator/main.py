@@ -7,6 +7,7 @@ import argparse
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
 from conceptfreq.adapters.bus.retry import Retrier
 from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, start_service
+from conceptfreq.adapters.grpc_security import server_security
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.metrics import start_metrics
 from conceptfreq.core.vocabulary import load
@@ -53,7 +54,7 @@ def run(args) -> int:
     start_metrics(args.metrics_port)
     servicer = EvaluatorServicer(evaluator, bus, topic=args.topic_eval_shards, partitions=names.partitions,
                                  vocabulary=load(args.vocab))
-    server, port = serve([registration(servicer)], args.port, args.host)
+    server, port = serve([registration(servicer)], args.port, args.host, security=server_security(args))
     return serve_until_stopped(lambda: evaluator_loop(bus, evaluator, names, retrier, topic=args.topic_eval_shards, group=args.group), server,
                                f"evaluator: gRPC on {args.host}:{port}; consuming {args.topic_eval_shards} as group {args.group} on {bus.url}; "
                                f"inference {args.inference}; store {store.location}",

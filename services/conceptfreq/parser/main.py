@@ -7,6 +7,7 @@ import argparse
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
 from conceptfreq.adapters.bus.retry import Retrier
 from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, start_service
+from conceptfreq.adapters.grpc_security import server_security
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.metrics import start_metrics
 from conceptfreq.adapters.store import CountStore
@@ -40,7 +41,7 @@ def run(args) -> int:
     retrier, store = start_service(TEXT, store_url(args))
     vocabularies = Vocabularies(store, load(args.vocab))
     start_metrics(args.metrics_port)
-    server, port = serve([registration(vocabularies)], args.port, args.host)
+    server, port = serve([registration(vocabularies)], args.port, args.host, security=server_security(args))
     bus, names = open_bus(args.bus), topics(args)
     return serve_until_stopped(lambda: parser_loop(bus, store, names, retrier, group=args.group, method=args.method, vocabularies=vocabularies), server,
                                f"parser: gRPC on {args.host}:{port}; consuming {names.shards} as group {args.group} on {bus.url}; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conceptfreq.adapters.grpc_security import server_security
 from conceptfreq.adapters.grpc_server import serve, wait_for_termination
 from conceptfreq.adapters.metrics import start_metrics
 from conceptfreq.adapters.store import open_store
@@ -30,7 +31,7 @@ def run(args) -> int:
         store = open_store(store_url(args))
         source = StoreSource(store)
     start_metrics(args.metrics_port)
-    server, port = serve([registration(source)], args.port, args.host)
+    server, port = serve([registration(source)], args.port, args.host, security=server_security(args))
     print(f"reporter service on {args.host}:{port} ({source!r})", flush=True)
     wait_for_termination(server, on_stop=store.close if store else None)
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from conceptfreq.adapters.bus import Bus, Topics, open_bus
 from conceptfreq.adapters.bus.retry import Abandoned, Retrier
 from conceptfreq.adapters.bus.worker import ConsumeLoop, serve_until_stopped, start_loop, start_service
+from conceptfreq.adapters.grpc_security import server_security
 from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS, EXECUTORS
 from conceptfreq.adapters.metrics import start_metrics
@@ -108,7 +109,7 @@ def run(args) -> int:
         store.close()
         return 0
     start_metrics(args.metrics_port)
-    server, port = serve([registration(tagger)], args.port, args.host)
+    server, port = serve([registration(tagger)], args.port, args.host, security=server_security(args))
     bus, names = open_bus(args.bus), topics(args)
     return serve_until_stopped(lambda: tagger_loop(bus, store, names, retrier, tagger, group=args.group), server,
                                f"tagger: gRPC on {args.host}:{port}; consuming {names.shards} as group {args.group} on {bus.url}; "
