@@ -434,3 +434,19 @@ def test_every_setting_the_chart_passes_in_each_example_is_read_by_the_service()
             understood = set(re.findall(r"CONCEPTFREQ_[A-Z0-9_]+", helps[service]))
             problems += [f"{path.stem}: {service}: {v}" for v in env_of(container) if v.startswith("CONCEPTFREQ_") and v not in understood]
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", [p.stem for p in EXAMPLES])
+def test_helm_lint_is_clean_for_each_example(name):
+    import helm_python as helm
+
+    report = helm.lint(str(CHART), example(name), strict=True, kube_version="v1.27.0")
+    problems = [m for m in report["messages"] if m["severity"] >= 2] + report["errors"]
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("mechanism, keda", [("PLAIN", "plaintext"), ("SCRAM-SHA-256", "scram_sha256"), ("SCRAM-SHA-512", "scram_sha512")])
+def test_keda_gets_the_sasl_mechanism_in_its_own_spelling(mechanism, keda):
+    values = _set(example("production"), ("kafka", "sasl"), "mechanism", mechanism)
+    for obj in by_kind(manifests(values), "ScaledObject").values():
+        assert obj["spec"]["triggers"][0]["metadata"]["sasl"] == keda
