@@ -63,6 +63,7 @@ BY_PATH = {
     "networkPolicy.kafka.peers": PEERS, "networkPolicy.clickhouse.peers": PEERS,
     "networkPolicy.kafka.ports": {"type": "array", "items": PORT}, "networkPolicy.clickhouse.ports": {"type": "array", "items": PORT},
     "networkPolicy.shardEgress": OBJECTS, "networkPolicy.tritonEgress": OBJECTS,
+    "networkPolicy.extraEgress": OBJECTS, "networkPolicy.extraIngress": OBJECTS,
     "metrics.serviceMonitor.relabelings": OBJECTS, "metrics.serviceMonitor.metricRelabelings": OBJECTS,
     "metricsPort": PORT, "tls.healthPort": PORT,
     "*.grpcPort": PORT, "triton.ports.*": PORT,

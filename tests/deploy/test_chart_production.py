@@ -450,3 +450,14 @@ def test_keda_gets_the_sasl_mechanism_in_its_own_spelling(mechanism, keda):
     values = _set(example("production"), ("kafka", "sasl"), "mechanism", mechanism)
     for obj in by_kind(manifests(values), "ScaledObject").values():
         assert obj["spec"]["triggers"][0]["metadata"]["sasl"] == keda
+
+
+def test_extra_rules_reach_every_service_policy():
+    docs = docs_of("external-services")
+    extra = example("external-services")["networkPolicy"]["extraEgress"][0]
+    assert not any(component(d) == "triton" for d in docs), "an external Triton: none in the release"
+    for name in WORKERS + READERS:
+        _, egress = _rules(docs, name)
+        assert extra in egress, name
+    tagger = _containers(docs)["tagger"][1]
+    assert env_of(tagger)["CONCEPTFREQ_INFERENCE"]["value"] == "triton://triton.inference.example.com:8001"
