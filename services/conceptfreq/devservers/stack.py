@@ -160,9 +160,11 @@ def _start_all(root: Path, tracker: _Tracker, timeout_s: float, progress) -> dic
     progress("starting Triton (the tiny model, CPU)")
     shutil.rmtree(root / "triton", ignore_errors=True)
     (root / "triton").mkdir()
-    triton = TritonServer(repository, root / "triton", start_timeout_s=timeout_s)
-    triton.workdir = root / "triton"
-    _start_triton(triton, root, tracker)
+    class StackTriton(TritonServer):
+        log = property(lambda self: _log(root, "triton"))  # the one log folder
+
+    triton = StackTriton(repository, root / "triton", start_timeout_s=timeout_s)
+    _start_triton(triton, tracker)
     inference = triton.url
 
     common = ["--bus", bus, "--store", store, "--host", "127.0.0.1"]
@@ -211,25 +213,14 @@ def _start_all(root: Path, tracker: _Tracker, timeout_s: float, progress) -> dic
     return json.loads(_state_file(root).read_text())
 
 
-def _start_triton(triton, root: Path, tracker: _Tracker) -> None:
-    """TritonServer.start, with its log in the log folder and its process recorded before the wait."""
-    from conceptfreq.devservers import triton as triton_module
-
-    log = _log(root, "triton")
-    original = type(triton).log
+def _start_triton(triton, tracker: _Tracker) -> None:
+    """TritonServer.start, its process recorded even when it fails to become ready (so that
+    `down` stops it and its backend stubs)."""
     try:
-        type(triton).log = property(lambda self: log)
-        original_wait = triton_module.wait_until
-
-        def record_then_wait(ready, process, what, log_path, timeout=30.0):
-            tracker.add("triton", process, "tritonserver", url=triton.url, http=f"http://127.0.0.1:{triton.http_port}")
-            original_wait(ready, process, what, log_path, timeout=timeout)
-
-        triton_module.wait_until = record_then_wait
         triton.start()
     finally:
-        triton_module.wait_until = original_wait
-        type(triton).log = original
+        if triton.process is not None:
+            tracker.add("triton", triton.process, "tritonserver", url=triton.url, http=f"http://127.0.0.1:{triton.http_port}")
 
 
 def _tail(path: Path, lines: int = 20) -> str:
