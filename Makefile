@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrapped
 PROTO_OUT := services
 
-.PHONY: setup demo test test-unit bench bench-gpu proto lint clean
+.PHONY: setup demo test test-unit bench bench-gpu proto lint clean up down status
 
 setup: $(STAMP)
 
@@ -15,8 +15,24 @@ $(STAMP): requirements.lock services/pyproject.toml deploy/scripts/bootstrap.sh
 	touch $(STAMP)
 
 ## demo: the whole system on the embedded default (chDB, in-process bus, torch://): count, ingest with images, retag, report
+## demo FULL=1: an ingest through the stack that `make up` started (Kafka, ClickHouse, Triton, every service)
 demo: setup
+ifeq ($(FULL),1)
+	$(PY) -m conceptfreq.devservers.stack demo
+else
 	$(PY) -m conceptfreq.demo
+endif
+
+## up: the cluster-mode stack as local processes (tansu, ClickHouse, Triton, every service, Prometheus); logs in build/stack/logs
+up: setup
+	$(PY) -m conceptfreq.devservers.stack up
+
+## down: stop what `make up` started
+down:
+	$(PY) -m conceptfreq.devservers.stack down
+
+status:
+	$(PY) -m conceptfreq.devservers.stack status
 
 ## test: every test, with a real ClickHouse server, chDB and a Kafka-protocol broker started by the fixtures
 test: setup

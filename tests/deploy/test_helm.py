@@ -261,8 +261,9 @@ def test_bad_values_fail_at_render_time():
     for values, message in [
         ({"migration": {"hookEvents": "pre-instal"}}, "hookEvents"),
         ({"triton": {"modelRepository": {"source": "pvc"}}}, "existingClaim"),
-        ({"triton": {"modelRepository": {"source": "s3"}}}, "generate, image or pvc"),
-        ({"triton": {"extraModels": [{"pretrained": "laion400m_e32"}]}}, "needs a model"),
+        # values.schema.json catches these before the templates do
+        ({"triton": {"modelRepository": {"source": "s3"}}}, "must be one of 'generate', 'image', 'pvc'"),
+        ({"triton": {"extraModels": [{"pretrained": "laion400m_e32"}]}}, "missing property 'model'"),
         ({"store": {"url": ""}}, "store.url"),
     ]:
         with pytest.raises(helm.HelmError, match=message):

@@ -77,9 +77,10 @@ def test_core_does_no_io_and_imports_no_adapter():
 def test_command_line_arguments_stop_in_commands():
     """argparse is the commands' business: code outside commands/ never takes a Namespace (the
     commands turn flags into typed configuration first). Standalone tools with their own `main`
-    (protogen, the Triton repository writer) parse their own flags; Triton's python backend calls
-    `initialize(args)` with a dict."""
-    own_main = {"protogen.py", "adapters/inference/repository.py", "adapters/inference/triton_python_model.py", "cli.py"}
+    (protogen, the Triton repository writer, the local stack of `make up`) parse their own flags;
+    Triton's python backend calls `initialize(args)` with a dict."""
+    own_main = {"protogen.py", "adapters/inference/repository.py", "adapters/inference/triton_python_model.py",
+                "devservers/stack.py", "cli.py"}
     found = []
     for p in modules():
         name = relative(p)

@@ -10,14 +10,17 @@ Services, HPAs and PDBs, so adding a service is one line here and one block in v
               takes the model from each evaluation request instead
   vocabulary: reads the concept vocabulary (CONCEPTFREQ_VOCAB)
   image:      which image target it runs: base (no torch) or inference
+  reader:     only reads the store, with store.readOnly's credentials; reachable from outside
+  topic:      the kafka.topics key it consumes and `group` its consumer group's env variable
+              (KEDA scales it on that group's lag)
 */}}
 {{- define "conceptfreq.components" -}}
-parser:    {bus: true,  evalTopic: false, inference: false, model: false, vocabulary: true,  image: base}
-tagger:    {bus: true,  evalTopic: false, inference: true,  model: true,  vocabulary: true,  image: inference}
-counter:   {bus: true,  evalTopic: false, inference: false, model: false, vocabulary: false, image: base}
-evaluator: {bus: true,  evalTopic: true,  inference: true,  model: false, vocabulary: true,  image: inference}
-query:     {bus: false, evalTopic: false, inference: false, model: false, vocabulary: false, image: base}
-reporter:  {bus: false, evalTopic: false, inference: false, model: false, vocabulary: false, image: base}
+parser:    {bus: true,  evalTopic: false, inference: false, model: false, vocabulary: true,  image: base,      reader: false, topic: shards,     group: CONCEPTFREQ_PARSER_GROUP}
+tagger:    {bus: true,  evalTopic: false, inference: true,  model: true,  vocabulary: true,  image: inference, reader: false, topic: shards,     group: CONCEPTFREQ_TAGGER_GROUP}
+counter:   {bus: true,  evalTopic: false, inference: false, model: false, vocabulary: false, image: base,      reader: false, topic: results,    group: CONCEPTFREQ_COUNTER_GROUP}
+evaluator: {bus: true,  evalTopic: true,  inference: true,  model: false, vocabulary: true,  image: inference, reader: false, topic: evalShards, group: CONCEPTFREQ_EVALUATOR_GROUP}
+query:     {bus: false, evalTopic: false, inference: false, model: false, vocabulary: false, image: base,      reader: true}
+reporter:  {bus: false, evalTopic: false, inference: false, model: false, vocabulary: false, image: base,      reader: true}
 {{- end -}}
 
 {{/* Names, trimmed to 63 characters because some Kubernetes name fields are limited to DNS labels. */}}
@@ -119,12 +122,39 @@ wins over the tag because it cannot move. args: (dict "root" $ "registry" .. "re
 {{- include "conceptfreq.imageRef" (dict "root" . "registry" $image.registry "repository" $image.repository "tag" $image.tag "digest" $image.digest) -}}
 {{- end -}}
 
-{{/* kafka://bootstrap[?options]: the bus URL the services parse (adapters/bus). */}}
+{{/*
+kafka://[user@]bootstrap[?options]: the bus URL the services parse (adapters/bus/kafka.py). TLS
+and SASL become kafka-python's own options; certificates and the password are files mounted
+from Secrets (conceptfreq.kafkaVolumes), so no secret appears in the URL.
+*/}}
 {{- define "conceptfreq.busUrl" -}}
-{{- $url := printf "kafka://%s" (required "kafka.bootstrapServers is required" .Values.kafka.bootstrapServers) -}}
+{{- $kafka := .Values.kafka -}}
+{{- $user := "" -}}
+{{- if $kafka.sasl.enabled -}}
+{{- $user = printf "%s@" (required "kafka.sasl.username is required with kafka.sasl.enabled" $kafka.sasl.username | urlquery) -}}
+{{- end -}}
+{{- $url := printf "kafka://%s%s" $user (required "kafka.bootstrapServers is required" $kafka.bootstrapServers) -}}
 {{- $options := list -}}
-{{- range $key, $value := .Values.kafka.clientOptions -}}
+{{- range $key, $value := $kafka.clientOptions -}}
 {{- $options = append $options (printf "%s=%v" $key $value) -}}
+{{- end -}}
+{{- if or $kafka.tls.enabled $kafka.sasl.enabled -}}
+{{- $protocol := ternary (ternary "SASL_SSL" "SASL_PLAINTEXT" $kafka.tls.enabled) "SSL" $kafka.sasl.enabled -}}
+{{- $options = append $options (printf "security_protocol=%s" $protocol) -}}
+{{- end -}}
+{{- if $kafka.tls.enabled -}}
+{{- $_ := required "kafka.tls.existingSecret (with ca.crt) is required with kafka.tls.enabled" $kafka.tls.existingSecret -}}
+{{- $options = append $options "ssl_cafile=/etc/conceptfreq/kafka-tls/ca.crt" -}}
+{{- if $kafka.tls.clientCertificate -}}
+{{- $options = append $options "ssl_certfile=/etc/conceptfreq/kafka-tls/tls.crt" -}}
+{{- $options = append $options "ssl_keyfile=/etc/conceptfreq/kafka-tls/tls.key" -}}
+{{- end -}}
+{{- $options = append $options (printf "ssl_check_hostname=%d" (ternary 1 0 $kafka.tls.checkHostname)) -}}
+{{- end -}}
+{{- if $kafka.sasl.enabled -}}
+{{- $_ := required "kafka.sasl.existingSecret (the password) is required with kafka.sasl.enabled" $kafka.sasl.existingSecret -}}
+{{- $options = append $options (printf "sasl_mechanism=%s" $kafka.sasl.mechanism) -}}
+{{- $options = append $options "sasl_password_file=/etc/conceptfreq/kafka-sasl/password" -}}
 {{- end -}}
 {{- if $options -}}
 {{- $url = printf "%s?%s" $url (join "&" $options) -}}
@@ -147,8 +177,29 @@ torch://
 {{- end -}}
 {{- end -}}
 
-{{/* CONCEPTFREQ_STORE, from a Secret when one is named so credentials stay out of the pod spec. */}}
+{{/*
+CONCEPTFREQ_STORE, from a Secret when one is named so credentials stay out of the pod spec.
+args: the root context, or (dict "root" $ "reader" true) for the read path's own credentials.
+*/}}
 {{- define "conceptfreq.storeEnv" -}}
+{{- $root := default . .root -}}
+{{- $readOnly := $root.Values.store.readOnly -}}
+{{- if and .reader (or $readOnly.existingSecret $readOnly.url) }}
+- name: CONCEPTFREQ_STORE
+{{- if $readOnly.existingSecret }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $readOnly.existingSecret }}
+      key: {{ $readOnly.existingSecretKey }}
+{{- else }}
+  value: {{ $readOnly.url | quote }}
+{{- end }}
+{{- else }}
+{{- include "conceptfreq.adminStoreEnv" $root }}
+{{- end }}
+{{- end -}}
+
+{{- define "conceptfreq.adminStoreEnv" -}}
 - name: CONCEPTFREQ_STORE
 {{- if .Values.store.existingSecret }}
   valueFrom:
@@ -170,7 +221,23 @@ torch://
   value: {{ $values.grpcPort | quote }}
 - name: CONCEPTFREQ_METRICS_PORT
   value: {{ $root.Values.metricsPort | quote }}
-{{ include "conceptfreq.storeEnv" $root }}
+{{ include "conceptfreq.storeEnv" (dict "root" $root "reader" $spec.reader) }}
+{{- if $root.Values.tls.enabled }}
+- name: CONCEPTFREQ_TLS_CERT
+  value: /etc/conceptfreq/tls/tls.crt
+- name: CONCEPTFREQ_TLS_KEY
+  value: /etc/conceptfreq/tls/tls.key
+{{- if $root.Values.tls.mutual }}
+- name: CONCEPTFREQ_TLS_CLIENT_CA
+  value: /etc/conceptfreq/tls/ca.crt
+{{- end }}
+- name: CONCEPTFREQ_HEALTH_PORT
+  value: {{ $root.Values.tls.healthPort | quote }}
+{{- end }}
+{{- if $root.Values.auth.enabled }}
+- name: CONCEPTFREQ_AUTH_TOKEN_FILE
+  value: {{ printf "/etc/conceptfreq/auth/%s" $root.Values.auth.existingSecretKey | quote }}
+{{- end }}
 {{- if $spec.bus }}
 - name: CONCEPTFREQ_BUS
   value: {{ include "conceptfreq.busUrl" $root | quote }}
@@ -220,7 +287,8 @@ conceptfreq server answers). args: (dict "root" $ "component" "parser")
 {{- define "conceptfreq.probes" -}}
 {{- $values := get .root.Values .component -}}
 {{- $probes := mergeOverwrite (deepCopy .root.Values.probes) (default dict $values.probes) -}}
-{{- $port := $values.grpcPort -}}
+{{- /* With TLS the probes go to the plaintext health-only port: the kubelet's gRPC probe has no TLS. */}}
+{{- $port := ternary .root.Values.tls.healthPort $values.grpcPort .root.Values.tls.enabled -}}
 {{- range $kind := list "startup" "liveness" "readiness" }}
 {{- $probe := get $probes $kind }}
 {{- if $probe.enabled }}
@@ -284,4 +352,109 @@ python3 -m conceptfreq.adapters.inference.repository --out {{ $triton.modelRepos
 {{- with $entry.instances }}{{ printf " --instances %v" . }}{{ end }}
 {{- with $entry.maxBatchSize }}{{ printf " --max-batch-size %v" . }}{{ end }}
 {{- end }}
+{{- end -}}
+
+
+{{/* Name of the Secret with a service's TLS certificate: cert-manager's per service, or the shared one. */}}
+{{- define "conceptfreq.tlsSecret" -}}
+{{- if .root.Values.tls.certManager.enabled -}}
+{{- printf "%s-tls" (include "conceptfreq.componentName" .) -}}
+{{- else -}}
+{{- required "tls.existingSecret (or tls.certManager.enabled) is required with tls.enabled" .root.Values.tls.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Volumes of one service's Secrets: its TLS certificate, the bearer token, and Kafka's CA,
+client certificate and SASL password for the bus services. args: (dict "root" $ "component" "parser")
+*/}}
+{{- define "conceptfreq.secretVolumes" -}}
+{{- $root := .root -}}
+{{- $spec := get (include "conceptfreq.components" $root | fromYaml) .component -}}
+{{- if $root.Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ include "conceptfreq.tlsSecret" . }}
+{{- end }}
+{{- if $root.Values.auth.enabled }}
+- name: auth
+  secret:
+    secretName: {{ required "auth.existingSecret is required with auth.enabled" $root.Values.auth.existingSecret }}
+{{- end }}
+{{- if and $spec.bus $root.Values.kafka.tls.enabled }}
+- name: kafka-tls
+  secret:
+    secretName: {{ $root.Values.kafka.tls.existingSecret }}
+{{- end }}
+{{- if and $spec.bus $root.Values.kafka.sasl.enabled }}
+- name: kafka-sasl
+  secret:
+    secretName: {{ $root.Values.kafka.sasl.existingSecret }}
+    items:
+      - key: {{ $root.Values.kafka.sasl.existingSecretKey }}
+        path: password
+{{- end }}
+{{- end -}}
+
+{{/* The mounts of conceptfreq.secretVolumes; same args. */}}
+{{- define "conceptfreq.secretMounts" -}}
+{{- $root := .root -}}
+{{- $spec := get (include "conceptfreq.components" $root | fromYaml) .component -}}
+{{- if $root.Values.tls.enabled }}
+- name: tls
+  mountPath: /etc/conceptfreq/tls
+  readOnly: true
+{{- end }}
+{{- if $root.Values.auth.enabled }}
+- name: auth
+  mountPath: /etc/conceptfreq/auth
+  readOnly: true
+{{- end }}
+{{- if and $spec.bus $root.Values.kafka.tls.enabled }}
+- name: kafka-tls
+  mountPath: /etc/conceptfreq/kafka-tls
+  readOnly: true
+{{- end }}
+{{- if and $spec.bus $root.Values.kafka.sasl.enabled }}
+- name: kafka-sasl
+  mountPath: /etc/conceptfreq/kafka-sasl
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* NetworkPolicy ingress rule: Prometheus scrapes the metrics port. args: the root context */}}
+{{- define "conceptfreq.scrapeIngress" -}}
+- ports:
+    - port: http-metrics
+      protocol: TCP
+  {{- with .Values.networkPolicy.prometheus }}
+  from:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+
+{{/* NetworkPolicy egress rule to the cluster DNS. args: the root context */}}
+{{- define "conceptfreq.dnsEgress" -}}
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+  {{- with .Values.networkPolicy.dns }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+
+{{/* NetworkPolicy egress rule to a backing service: {peers, ports}; no peers means any destination on those ports. */}}
+{{- define "conceptfreq.peerEgress" -}}
+- ports:
+    {{- range $port := .ports }}
+    - port: {{ $port }}
+      protocol: TCP
+    {{- end }}
+  {{- with .peers }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end -}}

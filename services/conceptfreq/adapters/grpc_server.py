@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from conceptfreq.adapters.grpc_security import ServerSecurity
 from conceptfreq.adapters.metrics import GRPC_REQUESTS, GRPC_SECONDS
 from conceptfreq.errors import NotFoundError, UnavailableError, UserError
 
@@ -123,9 +124,29 @@ class Registration:
     name: str  # e.g. "conceptfreq.v1.FrequencyService"
 
 
-def serve(registrations: list[Registration], port: int, host: str = "0.0.0.0", max_workers: int = 8) -> tuple[grpc.Server, int]:
-    """Start a server with health checking and reflection on; returns (server, bound port)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=[CallInterceptor()])
+class _WithHealthPort:
+    """A server plus its plaintext health-only server (ServerSecurity.health_port): stopping one
+    stops both; everything else is the main server's."""
+
+    def __init__(self, server: grpc.Server, health_server: grpc.Server):
+        self._server, self._health = server, health_server
+
+    def stop(self, grace):
+        self._health.stop(grace)
+        return self._server.stop(grace)
+
+    def __getattr__(self, name):
+        return getattr(self._server, name)
+
+
+def serve(registrations: list[Registration], port: int, host: str = "0.0.0.0", max_workers: int = 8,
+          security: ServerSecurity | None = None) -> tuple[grpc.Server, int]:
+    """Start a server with health checking and reflection on; returns (server, bound port).
+    `security`: TLS, mutual TLS and a bearer token (adapters/grpc_security.py); none: plaintext."""
+    security = security or ServerSecurity()
+    auth = security.interceptor()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
+                         interceptors=[CallInterceptor()] + ([auth] if auth else []))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in registrations:
@@ -134,11 +155,24 @@ def serve(registrations: list[Registration], port: int, host: str = "0.0.0.0", m
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     names = [r.name for r in registrations] + [health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    try:
+        bound = server.add_secure_port(address, security.credentials()) if security.tls else server.add_insecure_port(address)
+    except RuntimeError:  # grpc raises RuntimeError for an address it cannot bind
+        bound = 0
     if not bound:
         raise UserError(f"cannot listen on {host}:{port}: the port is in use or the address is invalid")
+    health_server = None
+    if security.tls and security.health_port:
+        health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        if not health_server.add_insecure_port(f"{host}:{security.health_port}"):
+            raise UserError(f"cannot listen on {host}:{security.health_port} for health checks: the port is in use")
+        health_server.start()
     server.start()
-    return server, bound
+    log.info("gRPC server listening on %s:%d (%s%s)", host, bound, "mutual TLS" if security.client_ca_file else "TLS" if security.tls else "plaintext",
+             ", bearer token" if auth else "")
+    return (_WithHealthPort(server, health_server) if health_server else server), bound
 
 
 def wait_for_termination(server: grpc.Server, grace: float = 10.0, on_stop: Callable[[], None] | None = None) -> None:

@@ -46,6 +46,23 @@ def add_server(parser: argparse.ArgumentParser, default_port: int) -> None:
                         help=f"gRPC port (env CONCEPTFREQ_GRPC_PORT; default {default_port})")
     parser.add_argument("--metrics-port", type=int, default=int(env("METRICS_PORT", "9100")),
                         help="Prometheus /metrics port, 0 to disable (env CONCEPTFREQ_METRICS_PORT; default 9100)")
+    add_security(parser)
+
+
+def add_security(parser: argparse.ArgumentParser) -> None:
+    """The flags of the gRPC server's TLS, mutual TLS and token (adapters/grpc_security.py)."""
+    parser.add_argument("--tls-cert", default=env("TLS_CERT", ""), metavar="FILE",
+                        help="serve gRPC over TLS with this PEM certificate (env CONCEPTFREQ_TLS_CERT)")
+    parser.add_argument("--tls-key", default=env("TLS_KEY", ""), metavar="FILE",
+                        help="the certificate's PEM private key (env CONCEPTFREQ_TLS_KEY)")
+    parser.add_argument("--tls-client-ca", default=env("TLS_CLIENT_CA", ""), metavar="FILE",
+                        help="mutual TLS: accept only clients with a certificate from this CA (env CONCEPTFREQ_TLS_CLIENT_CA)")
+    parser.add_argument("--auth-token-file", default=env("AUTH_TOKEN_FILE", ""), metavar="FILE",
+                        help="require `authorization: Bearer <token>` with the token in this file; health checks stay open "
+                             "(env CONCEPTFREQ_AUTH_TOKEN_FILE)")
+    parser.add_argument("--health-port", type=int, default=int(env("HEALTH_PORT", "0")), metavar="PORT",
+                        help="with TLS: serve plaintext gRPC health checks alone on this port, for probes that "
+                             "cannot speak TLS (env CONCEPTFREQ_HEALTH_PORT; 0: none)")
 
 
 def add_bus(parser: argparse.ArgumentParser) -> None:

@@ -29,7 +29,7 @@ def run(config: EvaluatorServiceConfig) -> int:
     start_metrics(config.metrics_port)
     servicer = EvaluatorServicer(evaluator, bus, topic=config.topic_eval_shards, partitions=names.partitions,
                                  vocabulary=load(config.vocab))
-    server, port = serve([registration(servicer)], config.port, config.host)
+    server, port = serve([registration(servicer)], config.port, config.host, security=config.security)
     return serve_until_stopped(lambda: evaluator_loop(bus, evaluator, names, retrier, topic=config.topic_eval_shards,
                                                       group=config.group), server,
                                f"evaluator: gRPC on {config.host}:{port}; consuming {config.topic_eval_shards} as group {config.group} "

@@ -4,11 +4,15 @@ environment (commands/options.py `config_from`), never an argparse Namespace pas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from conceptfreq.adapters.bus import DEFAULT_BUS_URL, Topics
 from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS
 from conceptfreq.adapters.store import default_store_url
 from conceptfreq.core.tagging import DEFAULT_RULE, DEFAULT_TOP_K
+
+if TYPE_CHECKING:
+    from conceptfreq.adapters.grpc_security import ServerSecurity
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,21 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 0
     metrics_port: int = 9100
+    tls_cert: str = ""              # TLS, mutual TLS (tls_client_ca) and a bearer token: adapters/grpc_security.py
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    auth_token_file: str = ""
+    health_port: int = 0
 
     @property
     def store_url(self) -> str:
         return self.store or default_store_url()
+
+    @property
+    def security(self) -> ServerSecurity:
+        from conceptfreq.adapters.grpc_security import ServerSecurity  # grpc only in the services that serve
+
+        return ServerSecurity(self.tls_cert, self.tls_key, self.tls_client_ca, self.auth_token_file, self.health_port)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ DEFAULT_PORT = 50051
 def run(config: QueryServiceConfig) -> int:
     store = open_store(config.store_url)
     start_metrics(config.metrics_port)
-    server, port = serve([registration(store)], config.port, config.host)
+    server, port = serve([registration(store)], config.port, config.host, security=config.security)
     print(f"query service on {config.host}:{port} (store {store.location})", flush=True)
     wait_for_termination(server, on_stop=store.close)
     return 0

@@ -23,7 +23,7 @@ def run(config: ReporterServiceConfig) -> int:
         store = open_store(config.store_url)
         source = StoreSource(store)
     start_metrics(config.metrics_port)
-    server, port = serve([registration(source)], config.port, config.host)
+    server, port = serve([registration(source)], config.port, config.host, security=config.security)
     print(f"reporter service on {config.host}:{port} ({source!r})", flush=True)
     wait_for_termination(server, on_stop=store.close if store else None)
     return 0

@@ -67,7 +67,7 @@ def run(config: TaggerServiceConfig) -> int:
         store.close()
         return 0
     start_metrics(config.metrics_port)
-    server, port = serve([registration(tagger)], config.port, config.host)
+    server, port = serve([registration(tagger)], config.port, config.host, security=config.security)
     bus, names = open_bus(config.bus), config.topics
     return serve_until_stopped(lambda: tagger_loop(bus, store, names, retrier, tagger, group=config.group), server,
                                f"tagger: gRPC on {config.host}:{port}; consuming {names.shards} as group {config.group} on {bus.url}; "

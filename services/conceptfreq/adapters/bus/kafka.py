@@ -7,6 +7,11 @@ broker) through kafka-python.
   event instead of skipping what was published before it joined.
 - Query options tune the clients, e.g. `?session_timeout_ms=10000&heartbeat_interval_ms=3000`
   (see CLIENT_OPTIONS); integers only, which is all these are.
+- Security options (SECURITY_OPTIONS) are kafka-python's own: `security_protocol` (PLAINTEXT, SSL,
+  SASL_PLAINTEXT, SASL_SSL), `sasl_mechanism` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), `ssl_cafile`,
+  `ssl_certfile`, `ssl_keyfile`, `ssl_check_hostname`. The SASL user comes from the URL
+  (`kafka://user@host:9093`) and its password from `sasl_password_file` (a mounted Secret), or
+  from the URL, where it would show in the pod spec and in `ps`.
 - Broker-side errors become UnavailableError (retry later) or CommitFailed (partition moved).
 """
 
@@ -15,7 +20,9 @@ from __future__ import annotations
 import logging
 import time
 from typing import Sequence
-from urllib.parse import parse_qsl, urlsplit
+import os
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as kafka_errors
@@ -41,6 +48,15 @@ CLIENT_OPTIONS = {
     "linger_ms": 5,
 }
 
+# Security settings a URL may set: kafka-python's names, passed to every client as they are.
+SECURITY_OPTIONS = {
+    "security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+    "sasl_mechanism": ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+    "ssl_cafile": None, "ssl_certfile": None, "ssl_keyfile": None,
+    "ssl_check_hostname": ("0", "1"),
+    "sasl_password_file": None,
+}
+
 # Errors that mean "this consumer no longer owns the partition": the commit cannot succeed, and
 # need not, since the new owner redelivers the message.
 _LOST_PARTITION = (kafka_errors.CommitFailedError, kafka_errors.RebalanceInProgressError,
@@ -52,10 +68,10 @@ def _unavailable(what: str, error: Exception) -> UnavailableError:
 
 
 class KafkaBusProducer:
-    def __init__(self, bootstrap: list[str], options: dict[str, int]):
+    def __init__(self, bootstrap: list[str], options: dict[str, int], security: dict | None = None):
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
+                bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **(security or {}),
                 linger_ms=options["linger_ms"], max_block_ms=options["max_block_ms"], bootstrap_timeout_ms=options["bootstrap_timeout_ms"],
                 request_timeout_ms=options["request_timeout_ms"], delivery_timeout_ms=options["delivery_timeout_ms"])
         except kafka_errors.KafkaError as error:
@@ -82,10 +98,11 @@ class KafkaBusProducer:
 
 
 class KafkaBusConsumer:
-    def __init__(self, bootstrap: list[str], topics: Sequence[str], group: str, max_records: int, options: dict[str, int]):
+    def __init__(self, bootstrap: list[str], topics: Sequence[str], group: str, max_records: int, options: dict[str, int],
+                 security: dict | None = None):
         try:
             self._consumer = KafkaConsumer(
-                *topics, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                *topics, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **(security or {}),
                 auto_offset_reset="earliest", max_poll_records=max(1, max_records),
                 session_timeout_ms=options["session_timeout_ms"], heartbeat_interval_ms=options["heartbeat_interval_ms"],
                 max_poll_interval_ms=options["max_poll_interval_ms"], request_timeout_ms=options["request_timeout_ms"],
@@ -131,14 +148,15 @@ class KafkaBusConsumer:
 class KafkaBus:
     process_local = False
 
-    def __init__(self, bootstrap: list[str], options: dict[str, int]):
+    def __init__(self, bootstrap: list[str], options: dict[str, int], security: dict | None = None):
         self.bootstrap = bootstrap
         self.options = options
+        self.security = security or {}  # kafka-python keyword arguments: TLS and SASL
         self.url = "kafka://" + ",".join(bootstrap)
 
     def _admin(self) -> KafkaAdminClient:
         try:
-            return KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=self.options["request_timeout_ms"],
+            return KafkaAdminClient(bootstrap_servers=self.bootstrap, **self.security, request_timeout_ms=self.options["request_timeout_ms"],
                                     bootstrap_timeout_ms=self.options["bootstrap_timeout_ms"])
         except kafka_errors.KafkaError as error:
             raise _unavailable("admin connection", error) from error
@@ -158,10 +176,10 @@ class KafkaBus:
             admin.close()
 
     def producer(self) -> KafkaBusProducer:
-        return KafkaBusProducer(self.bootstrap, self.options)
+        return KafkaBusProducer(self.bootstrap, self.options, self.security)
 
     def consumer(self, topics: Sequence[str], group: str, max_records: int = 1) -> KafkaBusConsumer:
-        return KafkaBusConsumer(self.bootstrap, topics, group, max_records, self.options)
+        return KafkaBusConsumer(self.bootstrap, topics, group, max_records, self.options, self.security)
 
     def group_lag(self, topics: Sequence[str], timeout_s: float = 5.0) -> dict[tuple[str, str], int]:
         admin = self._admin()
@@ -187,7 +205,7 @@ class KafkaBus:
         """High-watermark of every partition, read from fetch responses: a group-less consumer
         fetches once from each partition (ListOffsets "latest" is wrong on tansu, docs/platform.md)."""
         try:
-            consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, **self.security,
                                      request_timeout_ms=self.options["request_timeout_ms"], fetch_max_bytes=1024,
                                      bootstrap_timeout_ms=self.options["bootstrap_timeout_ms"],
                                      max_partition_fetch_bytes=1024)
@@ -214,14 +232,49 @@ class KafkaBus:
 
 def open_kafka(url: str) -> KafkaBus:
     parts = urlsplit(url)
-    bootstrap = [h for h in parts.netloc.split(",") if h]
+    # The netloc without user:password@ is the bootstrap list.
+    bootstrap = [h for h in parts.netloc.rpartition("@")[2].split(",") if h]
     if not bootstrap:
         raise UserError(f"the Kafka bus URL {url!r} names no broker: use kafka://host:9092")
     options = dict(CLIENT_OPTIONS)
+    security: dict[str, object] = {}
     for name, value in parse_qsl(parts.query):
+        if name in SECURITY_OPTIONS:
+            allowed = SECURITY_OPTIONS[name]
+            if allowed and value not in allowed:
+                raise UserError(f"Kafka option {name}={value!r} must be one of {', '.join(allowed)}")
+            security[name] = value
+            continue
         if name not in CLIENT_OPTIONS:
-            raise UserError(f"unknown Kafka option {name!r} in {url!r}; known: {', '.join(CLIENT_OPTIONS)}")
+            known = ", ".join([*CLIENT_OPTIONS, *SECURITY_OPTIONS])
+            raise UserError(f"unknown Kafka option {name!r} in the bus URL; known: {known}")
         if not value.isdigit():
             raise UserError(f"Kafka option {name}={value!r} must be a whole number (milliseconds)")
         options[name] = int(value)
-    return KafkaBus(bootstrap, options)
+    return KafkaBus(bootstrap, options, _security(parts, security))
+
+
+def _security(parts, security: dict[str, object]) -> dict[str, object]:
+    """kafka-python keyword arguments from the URL's security options and user:password."""
+    if "ssl_check_hostname" in security:
+        security["ssl_check_hostname"] = security["ssl_check_hostname"] == "1"
+    password_file = security.pop("sasl_password_file", None)
+    protocol = str(security.get("security_protocol", "PLAINTEXT"))
+    for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        if key in security and not os.path.isfile(str(security[key])):
+            raise UserError(f"Kafka option {key}: no such file {security[key]}")
+    if parts.username is not None:
+        security["sasl_plain_username"] = unquote(parts.username)
+        security["sasl_plain_password"] = unquote(parts.password or "")
+    if password_file:
+        try:
+            security["sasl_plain_password"] = Path(str(password_file)).read_text().strip()
+        except OSError as error:
+            raise UserError(f"cannot read the Kafka password file {password_file}: {error.strerror}") from error
+    if protocol.startswith("SASL_"):
+        security.setdefault("sasl_mechanism", "PLAIN")
+        if "sasl_plain_username" not in security:
+            raise UserError(f"security_protocol={protocol} needs a user: kafka://USER@host:9093?...&sasl_password_file=PATH")
+    elif "sasl_mechanism" in security or "sasl_plain_username" in security:
+        raise UserError("a SASL user or mechanism needs security_protocol=SASL_SSL (or SASL_PLAINTEXT)")
+    return security

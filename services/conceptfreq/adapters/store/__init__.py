@@ -1,6 +1,12 @@
 """Open the count store named by a URL.
 
-- `clickhouse://[user[:password]@]host[:port]/database`: a ClickHouse server (native protocol)
+- `clickhouse://[user[:password]@]host[:port]/database[?option=value&...]`: a ClickHouse server
+  (native protocol). Options (CLICKHOUSE_OPTIONS): `cluster=NAME` runs the schema ON CLUSTER with
+  Replicated engines (migrations.on_cluster); `alt_hosts=h2:9000,h3:9000` are replicas to fail
+  over to; `insert_quorum=N` makes an insert wait for N replicas (safer, but writes stop while
+  fewer are up); `distributed_ddl_task_timeout=S`; `secure=1` with `ca_certs=`, `certfile=`,
+  `keyfile=`, `verify=0|1` for TLS; `password_file=PATH` reads the password from a file (a
+  mounted Secret) instead of the URL.
 - `chdb:///absolute/dir` or `chdb://relative/dir`: embedded ClickHouse in that directory (the default)
 """
 
@@ -8,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from conceptfreq.adapters.store.backends import ChdbBackend, ClickHouseBackend
 from conceptfreq.adapters.store.images import ImageAttempt, Misalignment
@@ -29,12 +35,53 @@ def default_store_url() -> str:
     return f"chdb://{base / 'conceptfreq' / 'store'}"
 
 
+# Store URL options of a ClickHouse server and what each becomes: a Client argument, a query
+# setting, or a TLS argument of clickhouse-driver.
+CLICKHOUSE_OPTIONS = {
+    "cluster": "name", "alt_hosts": "hosts", "password_file": "path",
+    "insert_quorum": "setting", "distributed_ddl_task_timeout": "setting",
+    "secure": "tls-flag", "verify": "tls-flag", "ca_certs": "tls", "certfile": "tls", "keyfile": "tls",
+}
+
+
+def _clickhouse_options(url) -> dict:
+    options: dict = {"settings": {}, "tls": {}}
+    for name, value in parse_qsl(url.query):
+        kind = CLICKHOUSE_OPTIONS.get(name)
+        if kind is None:
+            raise UserError(f"unknown ClickHouse store option {name!r}; known: {', '.join(CLICKHOUSE_OPTIONS)}")
+        if kind == "setting":
+            if not value.isdigit():
+                raise UserError(f"ClickHouse store option {name}={value!r} must be a whole number")
+            options["settings"][name] = int(value)
+        elif kind == "tls-flag":
+            if value not in ("0", "1", "true", "false"):
+                raise UserError(f"ClickHouse store option {name}={value!r} must be 0 or 1")
+            options["tls"][name] = value in ("1", "true")
+        elif kind == "tls":
+            options["tls"][name] = value
+        elif kind == "name" and not value.replace("_", "").replace("-", "").isalnum():
+            raise UserError(f"invalid ClickHouse cluster name {value!r} in the store URL: use letters, digits, - and _")
+        else:
+            options[name] = value
+    return options
+
+
 def _clickhouse(url) -> ClickHouseBackend:
     database = url.path.strip("/") or "conceptfreq"
     if not database.replace("_", "").isalnum():
         raise UserError(f"invalid ClickHouse database name {database!r} in the store URL: use letters, digits and _")
+    options = _clickhouse_options(url)
+    password = unquote(url.password or "")
+    if options.get("password_file"):
+        try:
+            password = Path(options["password_file"]).read_text().strip()
+        except OSError as error:
+            raise UserError(f"cannot read the ClickHouse password file {options['password_file']}: {error.strerror}") from error
     return ClickHouseBackend(url.hostname or "127.0.0.1", url.port or 9000, database,
-                             user=unquote(url.username or "default"), password=unquote(url.password or ""))
+                             user=unquote(url.username or "default"), password=password,
+                             cluster=options.get("cluster", ""), alt_hosts=options.get("alt_hosts", ""),
+                             settings=options["settings"], tls=options["tls"])
 
 
 def _chdb(url) -> ChdbBackend:

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Sequence
 
 from clickhouse_driver.util.escape import escape_params
 
+from conceptfreq.adapters.store.migrations import ClusterDDL, on_cluster
 from conceptfreq.errors import UnavailableError
 
 log = logging.getLogger(__name__)
@@ -21,13 +22,18 @@ class ClickHouseBackend:
     scheme = "clickhouse"
 
     def __init__(self, host: str, port: int, database: str, user: str = "default", password: str = "",
-                 connect_timeout: float = 5, send_receive_timeout: float = 60):
+                 connect_timeout: float = 5, send_receive_timeout: float = 60, *, cluster: str = "",
+                 alt_hosts: str = "", settings: dict[str, int] | None = None, tls: dict[str, Any] | None = None):
         from clickhouse_driver import Client
 
         self.database = database
-        self.location = f"clickhouse://{host}:{port}/{database}"
-        self._client = Client(host=host, port=port, user=user, password=password,
-                              connect_timeout=connect_timeout, send_receive_timeout=send_receive_timeout)
+        self.cluster = cluster
+        self.location = f"clickhouse://{host}:{port}/{database}" + (f"?cluster={cluster}" if cluster else "")
+        # alt_hosts: clickhouse-driver tries them in order when a connection fails, so a client
+        # of a replicated cluster moves to a live replica when its own goes down.
+        self._client = Client(host=host, port=port, user=user, password=password, alt_hosts=alt_hosts or None,
+                              connect_timeout=connect_timeout, send_receive_timeout=send_receive_timeout,
+                              settings=dict(settings or {}), **(tls or {}))
         self._lock = threading.Lock()  # one clickhouse-driver Client is not safe across threads
 
     def server_version(self) -> tuple[int, ...]:
@@ -35,6 +41,34 @@ class ClickHouseBackend:
         return tuple(int(p) for p in version.split(".")[:3])
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        if self.cluster:
+            ddl = on_cluster(sql, self.cluster)
+            if ddl is not None:
+                return self._cluster_ddl(ddl)
+        return self._execute(sql, params)
+
+    def _cluster_ddl(self, ddl: ClusterDDL) -> list[tuple]:
+        """Run schema DDL ON CLUSTER, unless this replica has the object already. Every service
+        migrates when it starts; asking the cluster each time would block each start for
+        distributed_ddl_task_timeout while a replica is down."""
+        if ddl.table:
+            exists = "SELECT count() FROM system.tables WHERE database = %(d)s AND name = %(t)s"
+        else:
+            exists = "SELECT count() FROM system.databases WHERE name = %(d)s"
+        if self._execute(exists, {"d": ddl.database, "t": ddl.table})[0][0]:
+            return []
+        try:
+            return self._execute(ddl.sql)
+        except Exception as error:
+            # 159 (TIMEOUT_EXCEEDED): a replica did not answer in time. The statement stays in the
+            # cluster's DDL queue, and that replica runs it when it comes back.
+            if getattr(error, "code", None) != 159:
+                raise
+            log.warning("%s: a replica did not apply the DDL in time; it will when it returns (%s)",
+                        self.location, str(error).splitlines()[0])
+            return []
+
+    def _execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         with self._lock:
             try:
                 return self._client.execute(sql, params or {})

@@ -11,6 +11,7 @@ Never edit an applied migration: add a new one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -161,3 +162,48 @@ MIGRATIONS: list[Migration] = [
         ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, rule, shard, attempt_id)""",
     )),
 ]
+
+
+# --- replicated ClickHouse -------------------------------------------------------------------------
+# On a cluster (a store URL with ?cluster=NAME) the same migrations run ON CLUSTER, each
+# *MergeTree engine becoming its Replicated* twin, so every replica holds every row: a node
+# lost is a node to replace, not counts to recompute. The supported topology is one shard with
+# any number of replicas. Reads stay on the local tables: every replica holds all rows, and the
+# visibility rule (store.visible) joins a dataset's counts with its ledger, which a sharded
+# layout would turn into GLOBAL IN over Distributed tables on every query.
+
+_CREATE_DATABASE = re.compile(r"^\s*CREATE\s+DATABASE\s+IF\s+NOT\s+EXISTS\s+(\w+)\s*$", re.I | re.S)
+_CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(\w+)\.(\w+)\s*\(", re.I)
+_ENGINE = re.compile(r"ENGINE\s*=\s*(\w*)MergeTree\(([^)]*)\)", re.I)
+
+
+@dataclass(frozen=True)
+class ClusterDDL:
+    """A schema statement rewritten for a cluster, and what to look up to know it is already done."""
+
+    sql: str
+    database: str
+    table: str  # "" for CREATE DATABASE
+
+
+def on_cluster(statement: str, cluster: str) -> ClusterDDL | None:
+    """`statement` for a replicated cluster, or None when it is not schema DDL (queries, inserts
+    and ALTER ... DELETE run as they are: a mutation of a Replicated table replicates itself)."""
+    database = _CREATE_DATABASE.match(statement)
+    if database:
+        return ClusterDDL(f"CREATE DATABASE IF NOT EXISTS {database.group(1)} ON CLUSTER {cluster}", database.group(1), "")
+    table = _CREATE_TABLE.match(statement)
+    if not table:
+        return None
+    db, name = table.groups()
+    sql = statement[:table.end() - 1].rstrip() + f" ON CLUSTER {cluster} " + statement[table.end() - 1:]
+
+    def replicated(engine: re.Match) -> str:
+        # {shard} and {replica} are each server's <macros>; the path names the table in ZooKeeper.
+        args = [f"'/clickhouse/tables/{{shard}}/{db}/{name}'", "'{replica}'"] + [a for a in [engine.group(2).strip()] if a]
+        return f"ENGINE = Replicated{engine.group(1)}MergeTree({', '.join(args)})"
+
+    sql, engines = _ENGINE.subn(replicated, sql)
+    if engines != 1:
+        raise ValueError(f"cannot make {db}.{name} replicated: expected one *MergeTree engine")
+    return ClusterDDL(sql, db, name)

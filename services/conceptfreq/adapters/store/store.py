@@ -39,6 +39,13 @@ class CountStore(ImageTables, TotalTables, EvaluationTables, ResultTables, Repor
             done.append(migration.version)
         return done
 
+    def sync_replicas(self) -> None:
+        """Wait until this server's replicated tables hold what the other replicas wrote (replication
+        is asynchronous): before comparing replicas, or reading one that just came back."""
+        for (table,) in self._execute("""SELECT name FROM system.tables WHERE database = %(d)s AND engine LIKE 'Replicated%%'""",
+                                      d=self.db):
+            self._execute(f"SYSTEM SYNC REPLICA {{db}}.{table}")
+
     def schema_version(self) -> int:
         (version,), = self._execute("SELECT max(version) FROM {db}.schema_migrations")
         return int(version)
