@@ -69,7 +69,7 @@ def test_counts_survive_a_replica_outage_and_both_replicas_agree_after(kafka, cl
         vocab = vocab_file(tmp_path)
         version = load(vocab).version
         expected = reference(run.store_url, shards, vocab)  # a clean in-process run, same store
-        engines = {row[0] for row in open_store(cluster.replica_url(1, database), migrate=False).execute(
+        engines = {row[0] for row in open_store(cluster.replica_url(1, database), migrate=False)._execute(
             "SELECT engine FROM system.tables WHERE database = %(d)s", d=database)}
         assert engines and all(e.startswith("Replicated") for e in engines), engines
 
