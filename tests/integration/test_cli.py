@@ -171,3 +171,19 @@ def test_default_vocabulary_counts(capsys, chdb_url, tmp_path):
     status, out, err = cli(capsys, "count", "--dataset", "d", "--shards", shards[0], "--store", chdb_url, "--json", "--no-progress")
     assert status == 0, err
     assert json.loads(out)["vocabulary_version"] == default().version
+
+
+def test_reading_needs_no_write_rights(capsys, clickhouse_url, vocab_file, shards):
+    """`query`, `top` and `status` under a readonly=1 ClickHouse user: they never run DDL; a store
+    nobody migrated yet is one line and exit 3, not a traceback."""
+    reader = clickhouse_url.replace("clickhouse://", "clickhouse://reader:reader@")
+    status, _, err = cli(capsys, "query", "--dataset", "syn", "--store", reader, "dog")
+    assert status == 3 and "run `conceptfreq migrate`" in err and "Traceback" not in err
+    assert cli(capsys, "count", "--dataset", "syn", "--shards", brace_pattern(shards), "--vocab", vocab_file,
+               "--store", clickhouse_url, "--no-progress")[0] == 0
+    status, out, err = cli(capsys, "query", "--dataset", "syn", "--store", reader, "--json", "dog")
+    assert status == 0, err
+    assert json.loads(out)["concepts"][0]["text"] == expected_counts(shards, NAMES)["dog"]
+    for command in (["top", "--dataset", "syn", "--k", "2"], ["status", "--dataset", "syn"]):
+        status, _, err = cli(capsys, *command, "--store", reader)
+        assert status == 0, err

@@ -53,7 +53,7 @@ def test_rows_without_a_done_ledger_entry_are_invisible(store):
     """A crash between the data insert and the ledger row must not count anything."""
     store.write_shard(result("s0", {0: 3}))
     crashed = result("s0", {0: 100})
-    store._insert("shard_counts", ["dataset", "vocabulary_version", "shard", "stage", "attempt_id", "kind", "rule", "concept_id", "count"],
+    store._insert("shard_concept_counts", ["dataset", "vocabulary_version", "shard", "stage", "attempt_id", "kind", "rule", "concept_id", "count"],
                  [("ds", V, "s0", "text", crashed.attempt_id, "text", "phrase", 0, 100)])
     assert store.frequencies("ds", V)[0]["text"] == 3
 
@@ -116,5 +116,61 @@ def test_totals_snapshot_equals_frequencies_under_several_rules(store):
     store.write_shard(result("s0", {0: 3, 1: 2}))
     for rule, count in (("softmax:p=0.5", 4), ("softmax:p=0.9", 1)):
         store.write_shard(ShardResult("ds", V, f"s0#{rule}", "image", samples=10, counts={0: count}, rule=rule))
-    store.refresh_totals("ds", V)
+    store.advance_totals("ds", V)
+    assert store.concept_totals("ds", V) == store.frequencies("ds", V)
+
+
+def test_totals_follow_rewrites_failures_and_crashes_exactly_once(store):
+    """Totals are advanced from the changed shards only, and after every change they equal the
+    full aggregation over the visible counts, whatever was rewritten, failed, replayed or cut short."""
+
+    def check(expected_shards: int, expected_samples: int) -> None:
+        assert store.concept_totals("ds", V) == store.frequencies("ds", V)
+        snapshot = store.totals_snapshot("ds", V)
+        assert (snapshot.shards, snapshot.samples) == (expected_shards, expected_samples)
+
+    store.write_shard(result("s0", {0: 3, 1: 1}))
+    store.write_shard(result("s1", {0: 2, 2: 5}, samples=7))
+    store.advance_totals("ds", V, ["s0", "s1"])
+    check(2, 17)
+    first = store.totals_snapshot("ds", V)
+    assert store.advance_totals("ds", V, ["s0", "s1"]) == first  # replayed: nothing changed, no new snapshot
+
+    store.write_shard(result("s0", {0: 1}, samples=4))  # rewritten: concept 1 must not linger
+    store.advance_totals("ds", V, ["s0"])
+    check(2, 11)
+    store.write_shard(ShardResult("ds", V, "s1", "image", samples=7, counts={0: 6}, rule="softmax:p=0.5"))
+    store.advance_totals("ds", V, ["s1"])
+    check(2, 11)
+    assert store.totals("ds", V).rules == {"text": {"phrase": 2}, "image": {"softmax:p=0.5": 1}}
+
+    store.fail_shard("ds", V, "s1", "text", "recount failed")  # its text drops out; its image stays
+    store.advance_totals("ds", V, ["s1"])
+    check(1, 4)
+
+    # A crash after a snapshot's rows but before its count_snapshots row: nothing of it is read.
+    store.write_shard(result("s2", {2: 9}, samples=3))
+    before = store.totals_snapshot("ds", V)
+    store._insert("totals_inclusions", ["dataset", "vocabulary_version", "shard", "snapshot", "stages", "attempts", "samples", "seq"],
+                  [("ds", V, "s2", "crashed", ["text"], [store.shard_states("ds", V, ["s2"])[0].attempt_id], [3], 1)])
+    store._insert("snapshot_counts", ["dataset", "vocabulary_version", "snapshot", "kind", "rule", "concept_id", "count"],
+                  [("ds", V, "crashed", "text", "phrase", 2, 9)])
+    assert store.totals_snapshot("ds", V) == before
+    store.advance_totals("ds", V, ["s2"])  # the redone advance counts s2 once
+    check(2, 7)
+    assert store.prune_totals("ds", V, keep=1) >= 1
+    check(2, 7)
+
+
+def test_totals_cost_follows_the_changed_shards(store):
+    """A first advance with no snapshot yet takes every shard of the ledger (a store upgraded from
+    earlier totals, or an import); later ones only the shards named."""
+    for i in range(5):
+        store.write_shard(result(f"s{i}", {0: 1}))
+    store.advance_totals("ds", V, ["s0"])  # no snapshot yet: all five
+    assert store.totals_snapshot("ds", V).shards == 5
+    store.write_shard(result("s5", {1: 1}))
+    store.advance_totals("ds", V, ["s0"])  # s5 not named: not in the totals yet
+    assert store.concept_totals("ds", V) == {0: {"text": 5, "image": 0, "matched": 0}}
+    store.advance_totals("ds", V, ["s5"])
     assert store.concept_totals("ds", V) == store.frequencies("ds", V)

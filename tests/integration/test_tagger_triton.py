@@ -53,7 +53,7 @@ def reference(shards, tiny_model, tmp_path_factory):
 
 
 def image_counts_by_shard(store, dataset, version) -> dict[str, dict[int, int]]:
-    rows = store._execute("""SELECT shard, concept_id, count FROM {db}.shard_counts
+    rows = store._execute("""SELECT shard, concept_id, count FROM {db}.shard_concept_counts
         WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND kind = 'image' AND rule = %(r)s AND (stage, shard, attempt_id) IN (
             SELECT stage, shard, argMax(attempt_id, seq) FROM {db}.shard_ledger WHERE dataset = %(d)s AND vocabulary_version = %(v)s
             GROUP BY stage, shard HAVING argMax(state, seq) = 'done')""", d=dataset, v=version, r=RULE)

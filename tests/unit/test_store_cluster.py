@@ -12,8 +12,13 @@ from conceptfreq.errors import UserError
 
 
 def test_every_migration_statement_has_a_replicated_form():
+    """Every table a migration creates; a data copy (INSERT ... SELECT) runs as it is: on a
+    Replicated table it replicates itself."""
     for migration in MIGRATIONS:
         for statement in migration.statements:
+            if statement.lstrip().startswith("INSERT INTO"):
+                assert on_cluster(statement.replace("{db}", "cf"), "prod") is None
+                continue
             ddl = on_cluster(statement.replace("{db}", "cf"), "prod")
             assert ddl is not None, statement
             assert " ON CLUSTER prod " in ddl.sql and ddl.database == "cf" and ddl.table

@@ -27,7 +27,7 @@ EVAL_TOP1 = Gauge("conceptfreq_eval_top1_accuracy", "overall top-1 accuracy (per
                   ["model", "pretrained", "eval_dataset", "prompts"])
 
 
-def start_metrics(port: int) -> None:
-    """Serve /metrics on `port`; 0 disables it (tests, CLI runs)."""
+def start_metrics(port: int, host: str = "0.0.0.0") -> None:
+    """Serve /metrics on `port` of `host` (the service's own listen address); 0 disables it (tests, CLI runs)."""
     if port:
-        start_http_server(port)
+        start_http_server(port, addr=host)

@@ -6,8 +6,9 @@ import json
 import sys
 
 from conceptfreq.adapters.store import open_store
-from conceptfreq.query.frequencies import Answer, FrequencyQueries
-from conceptfreq.commands.options import add_dataset, add_store, store_url
+from conceptfreq.errors import UnavailableError, UserError
+from conceptfreq.query.frequencies import Answer, ConceptRow, FrequencyQueries
+from conceptfreq.commands.options import add_dataset, add_store, env, store_url
 
 
 def register(subparsers) -> None:
@@ -19,6 +20,11 @@ def register(subparsers) -> None:
                         help="tagging rule of the image and matched counts, e.g. softmax:p=0.5 (default: the dataset's "
                              "active rule, the latest set by the tagger or `retag`)")
     add_store(parser)
+    parser.add_argument("--server", default=env("QUERY_SERVER"), metavar="HOST:PORT",
+                        help="ask a running query service instead of reading the store (env CONCEPTFREQ_QUERY_SERVER)")
+    parser.add_argument("--tls-ca", default=env("QUERY_TLS_CA", ""), metavar="FILE", help="with --server: the server's CA, for TLS")
+    parser.add_argument("--token-file", default=env("QUERY_TOKEN_FILE", ""), metavar="FILE",
+                        help="with --server: a file holding the bearer token the server requires")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run)
 
@@ -36,8 +42,34 @@ def print_answer(answer: Answer, as_json: bool) -> None:
         print(f"{r.name:<{width}}  {r.text:>10,}  {r.image:>10,}  {r.matched:>10,}  {per_million:>9.1f}")
 
 
+def ask_server(args) -> Answer:
+    """The same answer from a running query service (conceptfreq.client)."""
+    import grpc
+
+    from conceptfreq.client import FrequencyClient
+
+    with FrequencyClient(args.server, ca_file=args.tls_ca, token_file=args.token_file) as client:
+        try:
+            r = client.frequencies(args.dataset, args.concepts, vocabulary_version=args.vocabulary_version or "",
+                                   image_rule=args.rule or "")
+        except grpc.RpcError as error:
+            kind = UnavailableError if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else UserError
+            raise kind(f"{args.server}: {error.code().name}: {error.details()}") from None
+    rows = [ConceptRow(f.concept_id, f.name, f.text, f.image, f.matched) for f in r.frequencies]
+    return Answer(r.dataset, r.vocabulary_version, r.samples, rows, list(r.unknown), r.image_rule,
+                  suggestions={u.name: list(u.suggestions) for u in r.unknown_concepts})
+
+
 def run(args) -> int:
-    store = open_store(store_url(args))
+    if args.server:
+        answer = ask_server(args)
+        print_answer(answer, args.json)
+        for name in answer.unknown:
+            close = answer.suggestions.get(name)
+            print(f"not in vocabulary {answer.vocabulary_version}: {name!r}" + (f" (did you mean {', '.join(map(repr, close))}?)"
+                                                                                 if close else ""), file=sys.stderr)
+        return 1 if answer.unknown else 0
+    store = open_store(store_url(args), read_only=True)
     try:
         queries = FrequencyQueries(store)
         answer = queries.frequencies(args.dataset, args.concepts, args.vocabulary_version, rule=args.rule)

@@ -43,7 +43,7 @@ def open_source(args: argparse.Namespace) -> Iterator:
     if args.paper_artifacts:
         yield PaperArtifacts(args.paper_artifacts)
         return
-    store = open_store(store_url(args))
+    store = open_store(store_url(args), read_only=True)
     try:
         yield StoreSource(store)
     finally:

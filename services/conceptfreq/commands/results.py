@@ -33,7 +33,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    store = open_store(store_url(args))
+    store = open_store(store_url(args), read_only=True)
     try:
         results = EvalStore(store)
         if args.task == "retrieval":

@@ -20,6 +20,9 @@ from conceptfreq.pipeline import config
 def _query(parser: argparse.ArgumentParser, port: int) -> None:
     add_store(parser)
     add_server(parser, port)
+    parser.add_argument("--max-staleness", dest="max_staleness_s", type=float, default=float(env("QUERY_MAX_STALENESS", "1.0")),
+                        metavar="SECONDS", help="how often the in-memory totals look for newer counts; answers are at most this "
+                                                "much older than the last counted shard (env CONCEPTFREQ_QUERY_MAX_STALENESS; default 1)")
 
 
 def _reporter(parser: argparse.ArgumentParser, port: int) -> None:

@@ -67,7 +67,7 @@ def lag(args) -> list[dict] | str:
 
 
 def run(args) -> int:
-    store = open_store(store_url(args))
+    store = open_store(store_url(args), read_only=True)
     try:
         states = store.shard_states(args.dataset, args.vocab_version)
         versions = sorted({s.vocabulary_version for s in states})
@@ -78,7 +78,8 @@ def run(args) -> int:
         for version in versions:
             entry = {"vocabulary_version": version, **summarize([s for s in states if s.vocabulary_version == version], now_ms)}
             snapshot = store.totals_snapshot(args.dataset, version)
-            entry["totals"] = ({"shards": snapshot[1], "samples": snapshot[2], "computed_at_ms": snapshot[3]} if snapshot else None)
+            entry["totals"] = ({"shards": snapshot.shards, "samples": snapshot.samples, "computed_at_ms": snapshot.computed_at_ms}
+                               if snapshot else None)
             entry["misalignment"] = [m.to_json() for m in store.misalignment(args.dataset, version)]
             report["vocabularies"].append(entry)
     finally:

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    store = open_store(store_url(args))
+    store = open_store(store_url(args), read_only=True)
     try:
         print_answer(FrequencyQueries(store).top(args.dataset, args.k, args.rarest, args.kind, args.vocabulary_version), args.json)
         return 0

@@ -23,7 +23,7 @@ def counter_loop(bus: Bus, store: CountStore, topics: Topics, retrier: Retrier, 
 
 def run(config: CounterServiceConfig) -> int:
     retrier, store = start_service(COUNTED, config.store_url)
-    start_metrics(config.metrics_port)
+    start_metrics(config.metrics_port, config.host)
     server, port = serve([], config.port, config.host, security=config.security)  # health and reflection, for the orchestrator's probes
     bus, names = open_bus(config.bus), config.topics
     return serve_until_stopped(lambda: counter_loop(bus, store, names, retrier, group=config.group, batch_s=config.batch_seconds), server,

@@ -32,9 +32,12 @@ _CONFIG = """<?xml version="1.0"?>
 
 _USERS = """<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default>
+    <readonly><readonly>1</readonly><max_memory_usage>4000000000</max_memory_usage></readonly></profiles>
   <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-    <profile>default</profile><quota>default</quota></default></users>
+    <profile>default</profile><quota>default</quota></default>
+    <reader><password>reader</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+    <profile>readonly</profile><quota>default</quota></reader></users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
     <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>

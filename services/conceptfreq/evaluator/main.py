@@ -26,7 +26,7 @@ def run(config: EvaluatorServiceConfig) -> int:
     retrier, store = start_service(STAGE, config.store_url)
     evaluator = Evaluator(store, InferenceConfig(config.inference, config.batch_size, config.workers, config.cache_dir))
     bus, names = open_bus(config.bus), config.topics
-    start_metrics(config.metrics_port)
+    start_metrics(config.metrics_port, config.host)
     servicer = EvaluatorServicer(evaluator, bus, topic=config.topic_eval_shards, partitions=names.partitions,
                                  vocabulary=load(config.vocab))
     server, port = serve([registration(servicer)], config.port, config.host, security=config.security)

@@ -27,7 +27,7 @@ def parser_loop(bus: Bus, store: CountStore, topics: Topics, retrier: Retrier, *
 def run(config: ParserServiceConfig) -> int:
     retrier, store = start_service(TEXT, config.store_url)
     vocabularies = Vocabularies(store, load(config.vocab))
-    start_metrics(config.metrics_port)
+    start_metrics(config.metrics_port, config.host)
     server, port = serve([registration(vocabularies)], config.port, config.host, security=config.security)
     bus, names = open_bus(config.bus), config.topics
     return serve_until_stopped(lambda: parser_loop(bus, store, names, retrier, group=config.group, method=config.method,

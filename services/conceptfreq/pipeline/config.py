@@ -109,7 +109,7 @@ class BusConfig:
 
 @dataclass(frozen=True)
 class QueryServiceConfig(ServerConfig):
-    pass
+    max_staleness_s: float = 1.0         # the in-memory totals are checked for a newer snapshot this often
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,10 @@ class Counting:
         ready: dict[str, tuple[str, int]] = {}
         for start in range(0, len(names), SHARDS_PER_QUERY):
             ready.update(self._combine(dataset, version, names[start:start + SHARDS_PER_QUERY]))
-        # Totals before the `counted` rows, so a counted shard is always in the latest totals.
-        self.store.refresh_totals(dataset, version)
+        # Totals before the `counted` rows, so a counted shard is always in the latest totals. Every
+        # shard looked at, ready or not: what readers see of it (its text before its image is in, a
+        # stage that failed on a recount) is what the totals hold.
+        self.store.advance_totals(dataset, version, names)
         self._refreshes += 1
         if self.prune_every and self._refreshes % self.prune_every == 0:
             self.store.prune_totals(dataset, version)

@@ -81,6 +81,8 @@ def import_paper(store: CountStore, artifacts: PaperArtifacts, *, datasets: Iter
             continue
         written[key] = (f.shard, counts)
         store.write_shard(ShardResult(f.pretrain, versions[f.downstream], f.shard, stage=f.kind, rule=f.method, counts=counts))
+    for pretrain, version in sorted({(k[0], k[2]) for k in written}):
+        store.advance_totals(pretrain, version)  # every shard of the import: queries answer from the totals
     say(f"{len(written)} count files imported, {len(skipped)} duplicates skipped, {len(conflicts)} conflicts")
 
     rows, models, unknown = [], set(), 0

@@ -20,9 +20,9 @@ def run(config: ReporterServiceConfig) -> int:
     if config.paper_artifacts:
         source = PaperArtifacts(config.paper_artifacts)
     else:
-        store = open_store(config.store_url)
+        store = open_store(config.store_url, read_only=True)
         source = StoreSource(store)
-    start_metrics(config.metrics_port)
+    start_metrics(config.metrics_port, config.host)
     server, port = serve([registration(source)], config.port, config.host, security=config.security)
     print(f"reporter service on {config.host}:{port} ({source!r})", flush=True)
     wait_for_termination(server, on_stop=store.close if store else None)

@@ -66,7 +66,7 @@ def run(config: TaggerServiceConfig) -> int:
     except Abandoned:
         store.close()
         return 0
-    start_metrics(config.metrics_port)
+    start_metrics(config.metrics_port, config.host)
     server, port = serve([registration(tagger)], config.port, config.host, security=config.security)
     bus, names = open_bus(config.bus), config.topics
     return serve_until_stopped(lambda: tagger_loop(bus, store, names, retrier, tagger, group=config.group), server,

@@ -24,29 +24,65 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63onceptfreq/v1/frequency.proto\x12\x0e\x63onceptfreq.v1\"b\n\x10\x43onceptFrequency\x12\x12\n\nconcept_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\x03\x12\r\n\x05image\x18\x04 \x01(\x03\x12\x0f\n\x07matched\x18\x05 \x01(\x03\"j\n\x15GetFrequenciesRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08\x63oncepts\x18\x02 \x03(\t\x12\x1a\n\x12vocabulary_version\x18\x03 \x01(\t\x12\x12\n\nimage_rule\x18\x04 \x01(\t\"\xb2\x01\n\x16GetFrequenciesResponse\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x35\n\x0b\x66requencies\x18\x03 \x03(\x0b\x32 .conceptfreq.v1.ConceptFrequency\x12\x0f\n\x07unknown\x18\x04 \x03(\t\x12\x0f\n\x07samples\x18\x05 \x01(\x03\x12\x12\n\nimage_rule\x18\x06 \x01(\t\"j\n\x12TopConceptsRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\r\x12\x0e\n\x06rarest\x18\x03 \x01(\x08\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x05 \x01(\t\"y\n\x13TopConceptsResponse\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x35\n\x0b\x66requencies\x18\x03 \x03(\x0b\x32 .conceptfreq.v1.ConceptFrequency\"\x15\n\x13ListDatasetsRequest\"z\n\x0e\x44\x61tasetSummary\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x13\n\x0bshards_done\x18\x03 \x01(\x03\x12\x15\n\rshards_failed\x18\x04 \x01(\x03\x12\x0f\n\x07samples\x18\x05 \x01(\x03\"H\n\x14ListDatasetsResponse\x12\x30\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1e.conceptfreq.v1.DatasetSummary2\xa6\x02\n\x10\x46requencyService\x12_\n\x0eGetFrequencies\x12%.conceptfreq.v1.GetFrequenciesRequest\x1a&.conceptfreq.v1.GetFrequenciesResponse\x12V\n\x0bTopConcepts\x12\".conceptfreq.v1.TopConceptsRequest\x1a#.conceptfreq.v1.TopConceptsResponse\x12Y\n\x0cListDatasets\x12#.conceptfreq.v1.ListDatasetsRequest\x1a$.conceptfreq.v1.ListDatasetsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63onceptfreq/v1/frequency.proto\x12\x0e\x63onceptfreq.v1\":\n\x08KindRank\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04rank\x18\x02 \x01(\r\x12\x12\n\npercentile\x18\x03 \x01(\x01\"\x8b\x01\n\x10\x43onceptFrequency\x12\x12\n\nconcept_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\x03\x12\r\n\x05image\x18\x04 \x01(\x03\x12\x0f\n\x07matched\x18\x05 \x01(\x03\x12\'\n\x05ranks\x18\x06 \x03(\x0b\x32\x18.conceptfreq.v1.KindRank\"f\n\tFreshness\x12\x10\n\x08snapshot\x18\x01 \x01(\t\x12\x16\n\x0e\x63omputed_at_ms\x18\x02 \x01(\x03\x12\x15\n\rchecked_at_ms\x18\x03 \x01(\x03\x12\x18\n\x10max_staleness_ms\x18\x04 \x01(\x03\"9\n\tKindRules\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x0f\n\x07matched\x18\x03 \x01(\t\"3\n\x0eUnknownConcept\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bsuggestions\x18\x02 \x03(\t\"j\n\x15GetFrequenciesRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08\x63oncepts\x18\x02 \x03(\t\x12\x1a\n\x12vocabulary_version\x18\x03 \x01(\t\x12\x12\n\nimage_rule\x18\x04 \x01(\t\"\xd4\x02\n\x16GetFrequenciesResponse\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x35\n\x0b\x66requencies\x18\x03 \x03(\x0b\x32 .conceptfreq.v1.ConceptFrequency\x12\x0f\n\x07unknown\x18\x04 \x03(\t\x12\x0f\n\x07samples\x18\x05 \x01(\x03\x12\x12\n\nimage_rule\x18\x06 \x01(\t\x12(\n\x05rules\x18\x07 \x01(\x0b\x32\x19.conceptfreq.v1.KindRules\x12,\n\tfreshness\x18\x08 \x01(\x0b\x32\x19.conceptfreq.v1.Freshness\x12\x38\n\x10unknown_concepts\x18\t \x03(\x0b\x32\x1e.conceptfreq.v1.UnknownConcept\x12\x0e\n\x06shards\x18\n \x01(\x03\"\x84\x01\n\x1a\x42\x61tchGetFrequenciesRequest\x12\x10\n\x08\x64\x61tasets\x18\x01 \x03(\t\x12\x10\n\x08\x63oncepts\x18\x02 \x03(\t\x12\x1a\n\x12vocabulary_version\x18\x03 \x01(\t\x12\x12\n\nimage_rule\x18\x04 \x01(\t\x12\x12\n\nwith_ranks\x18\x05 \x01(\x08\"V\n\x1b\x42\x61tchGetFrequenciesResponse\x12\x37\n\x07results\x18\x01 \x03(\x0b\x32&.conceptfreq.v1.GetFrequenciesResponse\"~\n\x12TopConceptsRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\r\x12\x0e\n\x06rarest\x18\x03 \x01(\x08\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x05 \x01(\t\x12\x12\n\npage_token\x18\x06 \x01(\t\"\xce\x01\n\x13TopConceptsResponse\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x35\n\x0b\x66requencies\x18\x03 \x03(\x0b\x32 .conceptfreq.v1.ConceptFrequency\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\x12,\n\tfreshness\x18\x05 \x01(\x0b\x32\x19.conceptfreq.v1.Freshness\x12\x0c\n\x04rule\x18\x06 \x01(\t\"b\n\x15SearchConceptsRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\r\"_\n\x0c\x43onceptMatch\x12\x12\n\nconcept_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61liases\x18\x03 \x03(\t\x12\x0f\n\x07matched\x18\x04 \x01(\t\x12\x0b\n\x03how\x18\x05 \x01(\t\"c\n\x16SearchConceptsResponse\x12\x1a\n\x12vocabulary_version\x18\x01 \x01(\t\x12-\n\x07matches\x18\x02 \x03(\x0b\x32\x1c.conceptfreq.v1.ConceptMatch\"O\n\x16\x43ompareDatasetsRequest\x12\x0f\n\x07\x63oncept\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tasets\x18\x02 \x03(\t\x12\x12\n\nimage_rule\x18\x03 \x01(\t\"\x85\x02\n\x10\x44\x61tasetFrequency\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x33\n\tfrequency\x18\x03 \x01(\x0b\x32 .conceptfreq.v1.ConceptFrequency\x12\x0f\n\x07samples\x18\x04 \x01(\x03\x12\x18\n\x10text_per_million\x18\x05 \x01(\x01\x12\x19\n\x11image_per_million\x18\x06 \x01(\x01\x12\x1b\n\x13matched_per_million\x18\x07 \x01(\x01\x12,\n\tfreshness\x18\x08 \x01(\x0b\x32\x19.conceptfreq.v1.Freshness\"^\n\x17\x43ompareDatasetsResponse\x12\x0f\n\x07\x63oncept\x18\x01 \x01(\t\x12\x32\n\x08\x64\x61tasets\x18\x02 \x03(\x0b\x32 .conceptfreq.v1.DatasetFrequency\"\x86\x01\n\x11GetSamplesRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0f\n\x07\x63oncept\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\r\x12\x12\n\npage_token\x18\x06 \x01(\t\"8\n\tSampleRef\x12\r\n\x05shard\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61ption\x18\x03 \x01(\t\"\x9a\x01\n\x12GetSamplesResponse\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x12\n\nconcept_id\x18\x03 \x01(\r\x12*\n\x07samples\x18\x04 \x03(\x0b\x32\x19.conceptfreq.v1.SampleRef\x12\x17\n\x0fnext_page_token\x18\x05 \x01(\t\"\x15\n\x13ListDatasetsRequest\"z\n\x0e\x44\x61tasetSummary\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x02 \x01(\t\x12\x13\n\x0bshards_done\x18\x03 \x01(\x03\x12\x15\n\rshards_failed\x18\x04 \x01(\x03\x12\x0f\n\x07samples\x18\x05 \x01(\x03\"H\n\x14ListDatasetsResponse\x12\x30\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1e.conceptfreq.v1.DatasetSummary\"\x19\n\x17ListVocabulariesRequest\"V\n\x11VocabularySummary\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x63oncepts\x18\x03 \x01(\r\x12\x10\n\x08\x64\x61tasets\x18\x04 \x03(\t\"S\n\x18ListVocabulariesResponse\x12\x37\n\x0cvocabularies\x18\x01 \x03(\x0b\x32!.conceptfreq.v1.VocabularySummary2\x97\x06\n\x10\x46requencyService\x12_\n\x0eGetFrequencies\x12%.conceptfreq.v1.GetFrequenciesRequest\x1a&.conceptfreq.v1.GetFrequenciesResponse\x12n\n\x13\x42\x61tchGetFrequencies\x12*.conceptfreq.v1.BatchGetFrequenciesRequest\x1a+.conceptfreq.v1.BatchGetFrequenciesResponse\x12V\n\x0bTopConcepts\x12\".conceptfreq.v1.TopConceptsRequest\x1a#.conceptfreq.v1.TopConceptsResponse\x12_\n\x0eSearchConcepts\x12%.conceptfreq.v1.SearchConceptsRequest\x1a&.conceptfreq.v1.SearchConceptsResponse\x12\x62\n\x0f\x43ompareDatasets\x12&.conceptfreq.v1.CompareDatasetsRequest\x1a\'.conceptfreq.v1.CompareDatasetsResponse\x12S\n\nGetSamples\x12!.conceptfreq.v1.GetSamplesRequest\x1a\".conceptfreq.v1.GetSamplesResponse\x12Y\n\x0cListDatasets\x12#.conceptfreq.v1.ListDatasetsRequest\x1a$.conceptfreq.v1.ListDatasetsResponse\x12\x65\n\x10ListVocabularies\x12\'.conceptfreq.v1.ListVocabulariesRequest\x1a(.conceptfreq.v1.ListVocabulariesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'conceptfreq.v1.frequency_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONCEPTFREQUENCY']._serialized_start=50
-  _globals['_CONCEPTFREQUENCY']._serialized_end=148
-  _globals['_GETFREQUENCIESREQUEST']._serialized_start=150
-  _globals['_GETFREQUENCIESREQUEST']._serialized_end=256
-  _globals['_GETFREQUENCIESRESPONSE']._serialized_start=259
-  _globals['_GETFREQUENCIESRESPONSE']._serialized_end=437
-  _globals['_TOPCONCEPTSREQUEST']._serialized_start=439
-  _globals['_TOPCONCEPTSREQUEST']._serialized_end=545
-  _globals['_TOPCONCEPTSRESPONSE']._serialized_start=547
-  _globals['_TOPCONCEPTSRESPONSE']._serialized_end=668
-  _globals['_LISTDATASETSREQUEST']._serialized_start=670
-  _globals['_LISTDATASETSREQUEST']._serialized_end=691
-  _globals['_DATASETSUMMARY']._serialized_start=693
-  _globals['_DATASETSUMMARY']._serialized_end=815
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=817
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=889
-  _globals['_FREQUENCYSERVICE']._serialized_start=892
-  _globals['_FREQUENCYSERVICE']._serialized_end=1186
+  _globals['_KINDRANK']._serialized_start=50
+  _globals['_KINDRANK']._serialized_end=108
+  _globals['_CONCEPTFREQUENCY']._serialized_start=111
+  _globals['_CONCEPTFREQUENCY']._serialized_end=250
+  _globals['_FRESHNESS']._serialized_start=252
+  _globals['_FRESHNESS']._serialized_end=354
+  _globals['_KINDRULES']._serialized_start=356
+  _globals['_KINDRULES']._serialized_end=413
+  _globals['_UNKNOWNCONCEPT']._serialized_start=415
+  _globals['_UNKNOWNCONCEPT']._serialized_end=466
+  _globals['_GETFREQUENCIESREQUEST']._serialized_start=468
+  _globals['_GETFREQUENCIESREQUEST']._serialized_end=574
+  _globals['_GETFREQUENCIESRESPONSE']._serialized_start=577
+  _globals['_GETFREQUENCIESRESPONSE']._serialized_end=917
+  _globals['_BATCHGETFREQUENCIESREQUEST']._serialized_start=920
+  _globals['_BATCHGETFREQUENCIESREQUEST']._serialized_end=1052
+  _globals['_BATCHGETFREQUENCIESRESPONSE']._serialized_start=1054
+  _globals['_BATCHGETFREQUENCIESRESPONSE']._serialized_end=1140
+  _globals['_TOPCONCEPTSREQUEST']._serialized_start=1142
+  _globals['_TOPCONCEPTSREQUEST']._serialized_end=1268
+  _globals['_TOPCONCEPTSRESPONSE']._serialized_start=1271
+  _globals['_TOPCONCEPTSRESPONSE']._serialized_end=1477
+  _globals['_SEARCHCONCEPTSREQUEST']._serialized_start=1479
+  _globals['_SEARCHCONCEPTSREQUEST']._serialized_end=1577
+  _globals['_CONCEPTMATCH']._serialized_start=1579
+  _globals['_CONCEPTMATCH']._serialized_end=1674
+  _globals['_SEARCHCONCEPTSRESPONSE']._serialized_start=1676
+  _globals['_SEARCHCONCEPTSRESPONSE']._serialized_end=1775
+  _globals['_COMPAREDATASETSREQUEST']._serialized_start=1777
+  _globals['_COMPAREDATASETSREQUEST']._serialized_end=1856
+  _globals['_DATASETFREQUENCY']._serialized_start=1859
+  _globals['_DATASETFREQUENCY']._serialized_end=2120
+  _globals['_COMPAREDATASETSRESPONSE']._serialized_start=2122
+  _globals['_COMPAREDATASETSRESPONSE']._serialized_end=2216
+  _globals['_GETSAMPLESREQUEST']._serialized_start=2219
+  _globals['_GETSAMPLESREQUEST']._serialized_end=2353
+  _globals['_SAMPLEREF']._serialized_start=2355
+  _globals['_SAMPLEREF']._serialized_end=2411
+  _globals['_GETSAMPLESRESPONSE']._serialized_start=2414
+  _globals['_GETSAMPLESRESPONSE']._serialized_end=2568
+  _globals['_LISTDATASETSREQUEST']._serialized_start=2570
+  _globals['_LISTDATASETSREQUEST']._serialized_end=2591
+  _globals['_DATASETSUMMARY']._serialized_start=2593
+  _globals['_DATASETSUMMARY']._serialized_end=2715
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=2717
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=2789
+  _globals['_LISTVOCABULARIESREQUEST']._serialized_start=2791
+  _globals['_LISTVOCABULARIESREQUEST']._serialized_end=2816
+  _globals['_VOCABULARYSUMMARY']._serialized_start=2818
+  _globals['_VOCABULARYSUMMARY']._serialized_end=2904
+  _globals['_LISTVOCABULARIESRESPONSE']._serialized_start=2906
+  _globals['_LISTVOCABULARIESRESPONSE']._serialized_end=2989
+  _globals['_FREQUENCYSERVICE']._serialized_start=2992
+  _globals['_FREQUENCYSERVICE']._serialized_end=3783
 # @@protoc_insertion_point(module_scope)

@@ -39,15 +39,40 @@ class FrequencyServiceStub(object):
                 request_serializer=conceptfreq_dot_v1_dot_frequency__pb2.GetFrequenciesRequest.SerializeToString,
                 response_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.GetFrequenciesResponse.FromString,
                 _registered_method=True)
+        self.BatchGetFrequencies = channel.unary_unary(
+                '/conceptfreq.v1.FrequencyService/BatchGetFrequencies',
+                request_serializer=conceptfreq_dot_v1_dot_frequency__pb2.BatchGetFrequenciesRequest.SerializeToString,
+                response_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.BatchGetFrequenciesResponse.FromString,
+                _registered_method=True)
         self.TopConcepts = channel.unary_unary(
                 '/conceptfreq.v1.FrequencyService/TopConcepts',
                 request_serializer=conceptfreq_dot_v1_dot_frequency__pb2.TopConceptsRequest.SerializeToString,
                 response_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.TopConceptsResponse.FromString,
                 _registered_method=True)
+        self.SearchConcepts = channel.unary_unary(
+                '/conceptfreq.v1.FrequencyService/SearchConcepts',
+                request_serializer=conceptfreq_dot_v1_dot_frequency__pb2.SearchConceptsRequest.SerializeToString,
+                response_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.SearchConceptsResponse.FromString,
+                _registered_method=True)
+        self.CompareDatasets = channel.unary_unary(
+                '/conceptfreq.v1.FrequencyService/CompareDatasets',
+                request_serializer=conceptfreq_dot_v1_dot_frequency__pb2.CompareDatasetsRequest.SerializeToString,
+                response_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.CompareDatasetsResponse.FromString,
+                _registered_method=True)
+        self.GetSamples = channel.unary_unary(
+                '/conceptfreq.v1.FrequencyService/GetSamples',
+                request_serializer=conceptfreq_dot_v1_dot_frequency__pb2.GetSamplesRequest.SerializeToString,
+                response_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.GetSamplesResponse.FromString,
+                _registered_method=True)
         self.ListDatasets = channel.unary_unary(
                 '/conceptfreq.v1.FrequencyService/ListDatasets',
                 request_serializer=conceptfreq_dot_v1_dot_frequency__pb2.ListDatasetsRequest.SerializeToString,
                 response_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.ListDatasetsResponse.FromString,
+                _registered_method=True)
+        self.ListVocabularies = channel.unary_unary(
+                '/conceptfreq.v1.FrequencyService/ListVocabularies',
+                request_serializer=conceptfreq_dot_v1_dot_frequency__pb2.ListVocabulariesRequest.SerializeToString,
+                response_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.ListVocabulariesResponse.FromString,
                 _registered_method=True)
 
 
@@ -60,13 +85,43 @@ class FrequencyServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetFrequencies(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def TopConcepts(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchConcepts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompareDatasets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSamples(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListDatasets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVocabularies(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -80,15 +135,40 @@ def add_FrequencyServiceServicer_to_server(servicer, server):
                     request_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.GetFrequenciesRequest.FromString,
                     response_serializer=conceptfreq_dot_v1_dot_frequency__pb2.GetFrequenciesResponse.SerializeToString,
             ),
+            'BatchGetFrequencies': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetFrequencies,
+                    request_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.BatchGetFrequenciesRequest.FromString,
+                    response_serializer=conceptfreq_dot_v1_dot_frequency__pb2.BatchGetFrequenciesResponse.SerializeToString,
+            ),
             'TopConcepts': grpc.unary_unary_rpc_method_handler(
                     servicer.TopConcepts,
                     request_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.TopConceptsRequest.FromString,
                     response_serializer=conceptfreq_dot_v1_dot_frequency__pb2.TopConceptsResponse.SerializeToString,
             ),
+            'SearchConcepts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchConcepts,
+                    request_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.SearchConceptsRequest.FromString,
+                    response_serializer=conceptfreq_dot_v1_dot_frequency__pb2.SearchConceptsResponse.SerializeToString,
+            ),
+            'CompareDatasets': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompareDatasets,
+                    request_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.CompareDatasetsRequest.FromString,
+                    response_serializer=conceptfreq_dot_v1_dot_frequency__pb2.CompareDatasetsResponse.SerializeToString,
+            ),
+            'GetSamples': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSamples,
+                    request_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.GetSamplesRequest.FromString,
+                    response_serializer=conceptfreq_dot_v1_dot_frequency__pb2.GetSamplesResponse.SerializeToString,
+            ),
             'ListDatasets': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDatasets,
                     request_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.ListDatasetsRequest.FromString,
                     response_serializer=conceptfreq_dot_v1_dot_frequency__pb2.ListDatasetsResponse.SerializeToString,
+            ),
+            'ListVocabularies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVocabularies,
+                    request_deserializer=conceptfreq_dot_v1_dot_frequency__pb2.ListVocabulariesRequest.FromString,
+                    response_serializer=conceptfreq_dot_v1_dot_frequency__pb2.ListVocabulariesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +209,33 @@ class FrequencyService(object):
             _registered_method=True)
 
     @staticmethod
+    def BatchGetFrequencies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conceptfreq.v1.FrequencyService/BatchGetFrequencies',
+            conceptfreq_dot_v1_dot_frequency__pb2.BatchGetFrequenciesRequest.SerializeToString,
+            conceptfreq_dot_v1_dot_frequency__pb2.BatchGetFrequenciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def TopConcepts(request,
             target,
             options=(),
@@ -156,6 +263,87 @@ class FrequencyService(object):
             _registered_method=True)
 
     @staticmethod
+    def SearchConcepts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conceptfreq.v1.FrequencyService/SearchConcepts',
+            conceptfreq_dot_v1_dot_frequency__pb2.SearchConceptsRequest.SerializeToString,
+            conceptfreq_dot_v1_dot_frequency__pb2.SearchConceptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompareDatasets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conceptfreq.v1.FrequencyService/CompareDatasets',
+            conceptfreq_dot_v1_dot_frequency__pb2.CompareDatasetsRequest.SerializeToString,
+            conceptfreq_dot_v1_dot_frequency__pb2.CompareDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSamples(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conceptfreq.v1.FrequencyService/GetSamples',
+            conceptfreq_dot_v1_dot_frequency__pb2.GetSamplesRequest.SerializeToString,
+            conceptfreq_dot_v1_dot_frequency__pb2.GetSamplesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListDatasets(request,
             target,
             options=(),
@@ -172,6 +360,33 @@ class FrequencyService(object):
             '/conceptfreq.v1.FrequencyService/ListDatasets',
             conceptfreq_dot_v1_dot_frequency__pb2.ListDatasetsRequest.SerializeToString,
             conceptfreq_dot_v1_dot_frequency__pb2.ListDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVocabularies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conceptfreq.v1.FrequencyService/ListVocabularies',
+            conceptfreq_dot_v1_dot_frequency__pb2.ListVocabulariesRequest.SerializeToString,
+            conceptfreq_dot_v1_dot_frequency__pb2.ListVocabulariesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -95,13 +95,18 @@ def _chdb(url) -> ChdbBackend:
 STORE_SCHEMES = {"clickhouse": _clickhouse, "chdb": _chdb}
 
 
-def open_store(url: str | None = None, migrate: bool = True) -> CountStore:
+def open_store(url: str | None = None, migrate: bool = True, read_only: bool = False) -> CountStore:
+    """The store named by `url`, its schema brought up to date (`migrate`). A reader (`read_only`)
+    never changes a server's schema, so it works with read-only credentials; it only checks that
+    `conceptfreq migrate` has run. An embedded store belongs to whoever opens it and is migrated."""
     url = url or default_store_url()
     parts = urlsplit(url)
     opener = STORE_SCHEMES.get(parts.scheme)
     if opener is None:
         raise UserError(f"unknown store URL {url!r}: use clickhouse://host:9000/db or chdb:///path/to/dir")
     store = CountStore(opener(parts))
-    if migrate:
+    if read_only and parts.scheme != "chdb":
+        store.check_schema()
+    elif migrate:
         store.migrate()
     return store

@@ -1,6 +1,6 @@
 """Vocabularies, text hits and per-shard counts: what the text stage writes and frequency reads use.
 
-Per-shard counts (`shard_counts`) hold every kind: the text stage's, the tagger's under each tagging
+Per-shard counts (`shard_concept_counts`) hold every kind: the text stage's, the tagger's under each tagging
 rule (images.py) and the counter's matched counts. Readers see them through the ledger (ledger.py)
 and read each kind under one rule (core/rules.py)."""
 
@@ -37,8 +37,8 @@ class CountTables(LedgerTables):
     # --- writes -----------------------------------------------------------------------------------
 
     def _write_counts(self, rows: Iterable[tuple]) -> None:
-        """shard_counts rows in COUNT_COLUMNS order."""
-        self._insert("shard_counts", COUNT_COLUMNS, rows)
+        """Per-shard count rows in COUNT_COLUMNS order."""
+        self._insert("shard_concept_counts", COUNT_COLUMNS, rows)
 
     def write_shard(self, result: ShardResult) -> None:
         """Make `result` the visible rows of its shard and stage. Safe to repeat; see ledger.py."""
@@ -55,7 +55,7 @@ class CountTables(LedgerTables):
 
     def rules(self, dataset: str, vocabulary_version: str) -> dict[str, dict[str, int]]:
         """{kind: {rule: shards}} of the visible counts: which rules each kind was counted under."""
-        rows = self._execute(f"""SELECT kind, rule, uniqExact(shard) FROM {{db}}.shard_counts
+        rows = self._execute(f"""SELECT kind, rule, uniqExact(shard) FROM {{db}}.shard_concept_counts
             WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND {_VISIBLE} GROUP BY kind, rule""",
                              d=dataset, v=vocabulary_version)
         out: dict[str, dict[str, int]] = {}
@@ -69,7 +69,7 @@ class CountTables(LedgerTables):
         if not rules:
             return {}
         only = "AND concept_id IN %(ids)s" if concept_ids else ""
-        rows = self._execute(f"""SELECT concept_id, kind, sum(count) FROM {{db}}.shard_counts
+        rows = self._execute(f"""SELECT concept_id, kind, sum(count) FROM {{db}}.shard_concept_counts
             WHERE dataset = %(d)s AND vocabulary_version = %(v)s {only} AND (kind, rule) IN %(rules)s AND {_VISIBLE}
             GROUP BY concept_id, kind""", d=dataset, v=vocabulary_version, ids=tuple(concept_ids or ()),
                              rules=tuple(rules.items()))

@@ -17,7 +17,7 @@ import numpy as np
 from conceptfreq.adapters.store.counts import CountTables
 from conceptfreq.adapters.store.ledger import visible
 from conceptfreq.adapters.store.tables import now_seq
-from conceptfreq.core.counting import DONE, IMAGE, MATCHED
+from conceptfreq.core.counting import DONE, IMAGE, MATCHED, TEXT
 from conceptfreq.core.tagging import ImageShardResult, Matched, Rule, TopScores, rule_from_json
 
 
@@ -199,3 +199,27 @@ class ImageTables(CountTables):
         order = {} if vocabulary_version is None else {r: i for i, r in enumerate(self.tagging_rules(dataset, vocabulary_version))}
         found = [Misalignment(rule, int(s), int(p), int(m), int(n)) for rule, s, p, m, n in rows]
         return sorted(found, key=lambda m: (order.get(m.rule, len(order)), m.rule))
+
+    # --- the samples behind a count -------------------------------------------------------------------
+
+    def samples_of(self, dataset: str, vocabulary_version: str, concept_id: int, kind: str, after: tuple[str, str],
+                   limit: int, rule: str | None = None, shards_per_query: int = 16) -> list[tuple[str, str]]:
+        """(shard, sample key) of the visible samples whose text (or image, under `rule`) hits the
+        concept, in (shard, key) order after `after`. It walks the visible shards a few at a time
+        (each read by the tables' shard index), so a page costs the shards it looks at."""
+        stage = TEXT if kind == TEXT else IMAGE
+        done = sorted((s.shard, s.attempt_id) for s in self.shard_states(dataset, vocabulary_version, stages=[stage])
+                      if s.state == DONE and s.shard >= after[0])
+        table, extra = ("text_hits", "") if stage == TEXT else ("image_hits", "AND rule = %(rule)s")
+        found: list[tuple[str, str]] = []
+        for start in range(0, len(done), shards_per_query):
+            chunk = done[start:start + shards_per_query]
+            rows = self._execute(f"""SELECT shard, sample_key FROM {{db}}.{table}
+                WHERE dataset = %(d)s AND vocabulary_version = %(v)s AND shard IN %(shards)s AND (shard, attempt_id) IN %(pairs)s
+                  {extra} AND has(concept_ids, %(c)s) AND (shard > %(s)s OR (shard = %(s)s AND sample_key > %(k)s))
+                ORDER BY shard, sample_key LIMIT %(n)s""", d=dataset, v=vocabulary_version, shards=tuple(s for s, _ in chunk),
+                                 pairs=tuple(chunk), rule=rule or "", c=int(concept_id), s=after[0], k=after[1], n=limit - len(found))
+            found += [(shard, key) for shard, key in rows]
+            if len(found) >= limit:
+                break
+        return found

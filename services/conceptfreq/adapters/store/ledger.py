@@ -152,16 +152,18 @@ class LedgerTables(Tables):
         self._insert(table.name, table.columns, [entry.row(table, scope, seq) for entry in entries])
 
     def _latest(self, table: LedgerTable, fixed: Mapping[str, str], shards: Sequence[str] | None = None,
-                entry: type[LedgerEntry] = LedgerEntry) -> list[LedgerEntry]:
+                entry: type[LedgerEntry] = LedgerEntry, stages: Sequence[str] | None = None) -> list[LedgerEntry]:
         """The latest entry of every (scope, shard) whose scope columns equal `fixed`, ordered by
-        scope and shard; `entry` may be a LedgerEntry subclass that also takes the scope columns."""
+        scope and shard; `entry` may be a LedgerEntry subclass that also takes the scope columns.
+        `shards` and `stages` narrow the scan (by the table's key)."""
         free = [c for c in table.scope if c not in fixed]
-        where = " AND ".join([f"{c} = %({c})s" for c in fixed] + (["shard IN %(shards)s"] if shards else [])) or "1"
+        where = " AND ".join([f"{c} = %({c})s" for c in fixed] + (["stage IN %(stages)s"] if stages else [])
+                             + (["shard IN %(shards)s"] if shards else [])) or "1"
         latest = ", ".join(f"argMax({c}, seq)" for c in ("state", "attempt_id", *table.extra, "samples", "skip_reason_names",
                                                           "skip_reason_counts", "reason"))
         key = ", ".join([*free, "shard"])
         rows = self._execute(f"""SELECT {key}, {latest}, max(updated_at_ms) FROM {{db}}.{table.name}
-            WHERE {where} GROUP BY {key} ORDER BY {key}""", **fixed, shards=tuple(shards or ()))
+            WHERE {where} GROUP BY {key} ORDER BY {key}""", **fixed, shards=tuple(shards or ()), stages=tuple(stages or ()))
         out = []
         for row in rows:
             scope = dict(zip(free, row[:len(free)]))
@@ -201,11 +203,12 @@ class LedgerTables(Tables):
             new += len(fresh)
         return new
 
-    def shard_states(self, dataset: str, vocabulary_version: str | None = None,
-                     shards: Sequence[str] | None = None) -> list[ShardState]:
-        """The latest state of every (vocabulary version, stage, shard) of a dataset."""
+    def shard_states(self, dataset: str, vocabulary_version: str | None = None, shards: Sequence[str] | None = None,
+                     stages: Sequence[str] | None = None) -> list[ShardState]:
+        """The latest state of every (vocabulary version, stage, shard) of a dataset, optionally of
+        some shards and stages only."""
         fixed = {"dataset": dataset, **({"vocabulary_version": vocabulary_version} if vocabulary_version is not None else {})}
-        return self._latest(SHARD_LEDGER, fixed, shards, entry=ShardState)
+        return self._latest(SHARD_LEDGER, fixed, shards, entry=ShardState, stages=stages)
 
     def stage_attempts(self, dataset: str, vocabulary_version: str, shards: Sequence[str]) -> dict[str, dict[str, tuple[str, str, int]]]:
         """{shard: {stage: (state, attempt_id, samples)}}, the ledger's latest row per stage of these shards only."""

@@ -76,6 +76,39 @@ MIGRATIONS: list[Migration] = [
             shards UInt64, samples UInt64, computed_at_ms UInt64
         ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, seq)""",
     )),
+    # Per-shard counts ordered by shard, so that what one shard contributes is read by the index
+    # (totals are maintained from such per-shard deltas); readers of whole datasets scan it as they
+    # scanned the table it replaces, whose rows it takes over once (the guard makes a rerun a no-op).
+    Migration(12, "per-shard counts ordered by shard", (
+        """CREATE TABLE IF NOT EXISTS {db}.shard_concept_counts (
+            dataset String, vocabulary_version String, shard String, stage String, attempt_id String,
+            kind String, rule String, concept_id UInt32, count UInt64
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, shard, stage, attempt_id, kind, rule, concept_id)""",
+        """INSERT INTO {db}.shard_concept_counts
+            SELECT dataset, vocabulary_version, shard, stage, attempt_id, kind, rule, concept_id, count FROM {db}.shard_counts
+            WHERE (SELECT count() FROM {db}.shard_concept_counts) = 0""",
+    )),
+    # Totals maintained from deltas (adapters/store/totals.py says how they stay exactly-once). A
+    # snapshot holds every (kind, rule, concept) total and how many shards each rule covers; it is
+    # its parent plus what changed in the shards it includes anew (totals_inclusions: which attempt
+    # of each stage of a shard is in the totals). A snapshot exists once its count_snapshots row is
+    # written, last; rows of a snapshot that never got one are ignored.
+    Migration(13, "totals maintained from per-shard deltas", (
+        """CREATE TABLE IF NOT EXISTS {db}.count_snapshots (
+            dataset String, vocabulary_version String, snapshot String, parent String, seq UInt64,
+            shards UInt64, samples UInt64, computed_at_ms UInt64
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, seq)""",
+        """CREATE TABLE IF NOT EXISTS {db}.snapshot_counts (
+            dataset String, vocabulary_version String, snapshot String, kind String, rule String, concept_id UInt32, count Int64
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, snapshot, kind, rule, concept_id)""",
+        """CREATE TABLE IF NOT EXISTS {db}.snapshot_rules (
+            dataset String, vocabulary_version String, snapshot String, kind String, rule String, shards Int64
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, snapshot, kind, rule)""",
+        """CREATE TABLE IF NOT EXISTS {db}.totals_inclusions (
+            dataset String, vocabulary_version String, shard String, snapshot String,
+            stages Array(String), attempts Array(String), samples Array(UInt64), seq UInt64
+        ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, shard, seq)""",
+    )),
     # Reporting (100-199). Per-class zero-shot results, one row per (model, pretrained, prompts,
     # eval_dataset, class_name): written by `import-paper` (source 'paper', accuracy only) and by the
     # evaluator (source 'evaluator', with correct/total). `accuracy` is in percent (0-100), the

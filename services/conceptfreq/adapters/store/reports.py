@@ -16,7 +16,7 @@ _VISIBLE = _VISIBLE_KIND + " AND rule = %(r)s"
 class ReportTables(Tables):
     def rules_across_vocabularies(self, dataset: str, kind: str) -> dict[str, int]:
         """{rule: shards} of a kind's visible counts over every vocabulary version."""
-        rows = self._execute(f"""SELECT rule, uniqExact(vocabulary_version, shard) FROM {{db}}.shard_counts
+        rows = self._execute(f"""SELECT rule, uniqExact(vocabulary_version, shard) FROM {{db}}.shard_concept_counts
             WHERE {_VISIBLE_KIND} GROUP BY rule ORDER BY rule""", d=dataset, k=kind)
         return {rule: int(shards) for rule, shards in rows}
 
@@ -32,9 +32,9 @@ class ReportTables(Tables):
         shards, i.e. whose shard names do not start with `excluded_shard_prefix` (there a missing
         concept means 0, not "not counted")."""
         params = {"d": dataset, "k": kind, "r": rule}
-        rows = self._execute(f"""SELECT vocabulary_version, concept_id, sum(count) FROM {{db}}.shard_counts
+        rows = self._execute(f"""SELECT vocabulary_version, concept_id, sum(count) FROM {{db}}.shard_concept_counts
             WHERE {_VISIBLE} GROUP BY vocabulary_version, concept_id""", **params)
-        full = self._execute(f"""SELECT DISTINCT vocabulary_version FROM {{db}}.shard_counts
+        full = self._execute(f"""SELECT DISTINCT vocabulary_version FROM {{db}}.shard_concept_counts
             WHERE {_VISIBLE} AND shard NOT LIKE %(pattern)s""", **params,
                              pattern=excluded_shard_prefix.replace("%", "\\%") + "%")
         return {(v, int(c)): int(n) for v, c, n in rows}, {r[0] for r in full}

@@ -46,6 +46,21 @@ class CountStore(ImageTables, TotalTables, EvaluationTables, ResultTables, Repor
                                       d=self.db):
             self._execute(f"SYSTEM SYNC REPLICA {{db}}.{table}")
 
+    def check_schema(self) -> None:
+        """Raise a one-line error unless every migration of this code has been applied."""
+        from conceptfreq.errors import UnavailableError
+
+        latest = max(m.version for m in MIGRATIONS)
+        try:
+            version = self.schema_version()
+        except UnavailableError:
+            raise
+        except Exception:  # noqa: BLE001 - the server says the table is missing; only how it says so differs
+            version = 0
+        if version < latest:
+            raise UnavailableError(f"the store at {self.location} has schema version {version}, this code needs {latest}: "
+                                   "run `conceptfreq migrate` (or the chart's migration job) with write access")
+
     def schema_version(self) -> int:
         (version,), = self._execute("SELECT max(version) FROM {db}.schema_migrations")
         return int(version)
