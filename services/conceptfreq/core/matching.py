@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Sequence
@@ -39,6 +39,9 @@ class Hits:
     caption: np.ndarray  # int64 index into the batch
     concept: np.ndarray  # int64 concept id
     n_captions: int
+    # concept id -> captions where a hit could not be told apart from another sense (phrase+pos);
+    # such hits are not in the arrays above.
+    ambiguous: dict[int, int] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_pairs(cls, caption: np.ndarray, concept: np.ndarray, n_captions: int, n_ids: int) -> "Hits":
@@ -90,6 +93,7 @@ class PhraseMatcher:
         if not key_concepts:
             raise ValueError("no concept of the vocabulary has a searchable name")
         keys = list(key_concepts)
+        self._keys = keys
         self._automaton = BytesAhoCorasick(keys, matchkind=MatchKind.Standard)
         # Compressed rows: a key shared by several concepts (a common alias) credits each of them.
         concept_lists = [sorted(key_concepts[k]) for k in keys]
@@ -172,11 +176,17 @@ class BagMatcher:
         return Hits.from_pairs(np.array(caption_ids, np.int64), np.array(concept_ids, np.int64), len(captions), self._n_ids)
 
 
-MATCHERS = {"phrase": PhraseMatcher, "bag": BagMatcher}
+def _phrase_pos(vocabulary: Vocabulary):
+    # Imported on use: the lexicon behind it is only loaded by runs that choose this method.
+    from conceptfreq.core.pos_matching import PosPhraseMatcher
+
+    return PosPhraseMatcher(vocabulary)
+
+
+MATCHERS = {"phrase": PhraseMatcher, "phrase+pos": _phrase_pos, "bag": BagMatcher}
 
 
 def make_matcher(vocabulary: Vocabulary, method: str = "phrase"):
-    try:
-        return MATCHERS[method](vocabulary)
-    except KeyError:
-        raise ValueError(f"unknown matching method {method!r}: choose one of {', '.join(MATCHERS)}") from None
+    if method not in MATCHERS:
+        raise ValueError(f"unknown matching method {method!r}: choose one of {', '.join(MATCHERS)}")
+    return MATCHERS[method](vocabulary)

@@ -52,13 +52,17 @@ class Concept:
     name: str
     aliases: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()  # downstream datasets the concept comes from
+    senses: tuple[str, ...] = ()  # the WordNet 3.0 senses it means (`wn30:n04371774`); see core.senses
 
     @property
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
 
     def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "aliases": list(self.aliases), "sources": list(self.sources)}
+        out = {"id": self.id, "name": self.name, "aliases": list(self.aliases), "sources": list(self.sources)}
+        if self.senses:
+            out["senses"] = list(self.senses)
+        return out
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,11 @@ class Vocabulary:
 
     @cached_property
     def version(self) -> str:
-        """Content hash: ids, names and aliases. Provenance and sources do not change what is counted."""
+        """Content hash: ids, names, aliases and senses (the phrase+pos matcher counts by them).
+        Provenance and sources do not change what is counted."""
         canonical = json.dumps(
-            [[c.id, c.name, sorted(c.aliases)] for c in sorted(self.concepts, key=lambda c: c.id)],
+            [[c.id, c.name, sorted(c.aliases), *([sorted(c.senses)] if c.senses else [])]
+             for c in sorted(self.concepts, key=lambda c: c.id)],
             ensure_ascii=False,
             separators=(",", ":"),
         )
@@ -169,6 +175,7 @@ class _Entry:
     names: list[str]
     id: int | None = None
     sources: list[str] = field(default_factory=list)
+    senses: list[str] = field(default_factory=list)
     where: str = ""  # `line 3`, `entry 5`: said in error messages
 
 
@@ -191,7 +198,7 @@ def _build(entries: Sequence[_Entry], name: str, provenance: dict | None = None)
             index = by_name[key]
         else:
             # With ids, a repeated name reaches Vocabulary.__post_init__, which says which ids clash.
-            concepts.append({"id": entry.id if with_ids else len(concepts), "name": names[0], "aliases": {}, "sources": []})
+            concepts.append({"id": entry.id if with_ids else len(concepts), "name": names[0], "aliases": {}, "sources": [], "senses": []})
             index = len(concepts) - 1
             by_name.setdefault(key, index)
         target = concepts[index]
@@ -202,9 +209,13 @@ def _build(entries: Sequence[_Entry], name: str, provenance: dict | None = None)
         for source in entry.sources:
             if source not in target["sources"]:
                 target["sources"].append(source)
+        for sense in entry.senses:
+            if sense not in target["senses"]:
+                target["senses"].append(sense)
     return Vocabulary(
         tuple(
-            Concept(id=c["id"], name=c["name"], aliases=tuple(c["aliases"].values()), sources=tuple(c["sources"]))
+            Concept(id=c["id"], name=c["name"], aliases=tuple(c["aliases"].values()), sources=tuple(c["sources"]),
+                    senses=tuple(c["senses"]))
             for c in concepts
         ),
         name=name,
@@ -292,6 +303,7 @@ def parse_json(text: str, name: str = "custom") -> Vocabulary:
                 names=[item["name"], *_string_list(item.get("aliases"), "aliases", where)],
                 id=_parse_id(item["id"], where) if item.get("id") is not None else None,
                 sources=_string_list(item.get("sources"), "sources", where),
+                senses=_string_list(item.get("senses"), "senses", where),
                 where=where,
             )
         )
