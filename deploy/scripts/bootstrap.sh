@@ -9,10 +9,13 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; t
   echo "bootstrap: '$*' needs root; run it as root or install the package yourself" >&2; return 1; fi; }
 
 # apt packages the tests start for real: the ClickHouse server (Debian ships 18.16, PLATFORM.md) and
-# Prometheus with promtool (dashboard queries and alert rules are checked against a real server).
+# Prometheus with promtool (dashboard queries and alert rules are checked against a real server);
+# and the WordNet database files the phrase+pos matcher reads.
 missing=()
 command -v clickhouse-server >/dev/null || missing+=(clickhouse-server clickhouse-client)
 command -v promtool >/dev/null || missing+=(prometheus)
+# WordNet 3.0 (parts of speech and senses) for the phrase+pos caption matcher (core/lexicon.py).
+[ -f /usr/share/wordnet/index.noun ] || missing+=(wordnet-base)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]} with apt"
   as_root apt-get update -qq

@@ -24,7 +24,7 @@ PAPER_RULES = {TEXT: "lemmatized", IMAGE: "rampp0.7", MATCHED: "integrated_tlemm
 # When a kind was counted under several rules, the one read by default: these when present (our
 # default text method, then the paper's), else the rule that covers the most shards. Image rules
 # after `retag` are chosen by the dataset's active tagging rule (CountStore.default_rules).
-PREFERRED_RULES = {TEXT: ("phrase", PAPER_RULES[TEXT]), IMAGE: (PAPER_RULES[IMAGE],), MATCHED: (PAPER_RULES[MATCHED],)}
+PREFERRED_RULES = {TEXT: ("phrase", "phrase+pos", PAPER_RULES[TEXT]), IMAGE: (PAPER_RULES[IMAGE],), MATCHED: (PAPER_RULES[MATCHED],)}
 
 
 def choose_rule(kind: str, shards_by_rule: dict[str, int]) -> str:
@@ -94,6 +94,7 @@ def count_text(samples: Iterable[CaptionSample], matcher: Matcher, *, dataset: s
     skipped: Counter[str] = Counter()
     invalid_utf8 = 0
     counts: Counter[int] = Counter()
+    ambiguous: Counter[int] = Counter()  # phrase+pos: (caption, concept) hits whose sense it could not tell
     keys: list[str] = []
     captions: list[str] = []
 
@@ -101,6 +102,7 @@ def count_text(samples: Iterable[CaptionSample], matcher: Matcher, *, dataset: s
         hits = matcher.match(captions)
         result.hits.extend((keys[index], concepts) for index, concepts in hits.grouped())
         counts.update(hits.counts())
+        ambiguous.update(getattr(hits, "ambiguous", {}))
         keys.clear()
         captions.clear()
 
@@ -121,4 +123,6 @@ def count_text(samples: Iterable[CaptionSample], matcher: Matcher, *, dataset: s
     result.counts = dict(counts)
     if invalid_utf8:
         result.notes["invalid_utf8"] = invalid_utf8
+    if ambiguous:
+        result.notes["ambiguous"] = sum(ambiguous.values())
     return result

@@ -93,6 +93,11 @@ class WordNet:
                 self._compounds_by_last.setdefault(parts[1], []).append((parts[0], key))
         self._data = open(self.directory / "data.noun", "rb")
 
+    @staticmethod
+    def available(directory: str | Path | None = None) -> bool:
+        path = Path(directory or os.environ.get("CONCEPTFREQ_WORDNET") or DEFAULT_DIR)
+        return all((path / f).is_file() for f in _FILES)
+
     def provenance(self) -> dict:
         """Where the lexicon came from, to record beside what was derived from it."""
         return {

@@ -181,7 +181,11 @@ class _Entry:
 
 def _build(entries: Sequence[_Entry], name: str, provenance: dict | None = None) -> Vocabulary:
     """Settle ids and duplicates (see the module docstring) and make the vocabulary."""
-    entries = [e for e in entries if any(_display_name(n) for n in e.names)]
+    # A vocabulary that says its names are as written (the `paper` one: `Cassins_Vireo`, as the
+    # paper's result files spell it) keeps them; matching and lookup ignore underscores either way.
+    as_written = (provenance or {}).get("names") == "as_written"
+    display = (lambda raw: " ".join(raw.split())) if as_written else _display_name
+    entries = [e for e in entries if any(display(n) for n in e.names)]
     with_ids = [e for e in entries if e.id is not None]
     if with_ids and len(with_ids) != len(entries):
         missing = next(e for e in entries if e.id is None)
@@ -189,7 +193,7 @@ def _build(entries: Sequence[_Entry], name: str, provenance: dict | None = None)
     concepts: list[dict] = []
     by_name: dict[str, int] = {}  # phrase key of a name -> index in concepts
     for entry in entries:
-        names = [_display_name(n) for n in entry.names]
+        names = [display(n) for n in entry.names]
         names = [n for n in names if n]
         key = phrase_key(names[0])
         if not key:
@@ -345,10 +349,17 @@ def parse_csv(text: str, name: str = "custom") -> Vocabulary:
 _PARSERS = {".txt": parse_text, ".json": parse_json, ".csv": parse_csv}
 
 
+# Vocabularies shipped with the package, selected by name (`--vocab paper`) where no file has that name.
+PACKAGED = ("default", "paper")
+
+
 def load(path: str | Path | None = None) -> Vocabulary:
-    """Load a vocabulary file by extension (other extensions are read as text); None: the packaged default."""
+    """Load a vocabulary file by extension (other extensions are read as text); None: the packaged
+    default; a packaged vocabulary's name (`default`, `paper`) where no such file exists."""
     if path is None:
         return default()
+    if str(path) in PACKAGED and not Path(path).exists():
+        return packaged(str(path))
     path = Path(path)
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "not found"
@@ -367,5 +378,14 @@ def load(path: str | Path | None = None) -> Vocabulary:
 @lru_cache(maxsize=1)
 def default() -> Vocabulary:
     """Class names of the standard zero-shot downstream datasets (see services/scripts/build_default_vocabulary.py)."""
-    text = resources.files("conceptfreq.data").joinpath("default_vocabulary.json").read_text(encoding="utf-8")
-    return parse_json(text, name="default")
+    return packaged("default")
+
+
+@lru_cache(maxsize=len(PACKAGED))
+def packaged(name: str) -> Vocabulary:
+    """A vocabulary shipped with the package: `default`, or `paper` (every concept of the paper's
+    count files, with its exact names; see services/scripts/build_paper_vocabulary.py)."""
+    if name not in PACKAGED:
+        raise VocabularyError(f"no packaged vocabulary {name!r}: choose one of {', '.join(PACKAGED)}, or give a file")
+    text = resources.files("conceptfreq.data").joinpath(f"{name}_vocabulary.json").read_text(encoding="utf-8")
+    return parse_json(text, name=name)
