@@ -50,7 +50,10 @@ class PosPhraseMatcher(PhraseMatcher):
                     self._rule_list.append(rule)
         self._row_rule = row_rule
         self.ambiguous_forms = len(self._rule_list)
-        self._cache: dict[tuple[int, bytes, bytes, bytes], int] = {}
+        # (rule, previous word, next word, the word after): the context's decision, or None when
+        # the sense must be read from the whole caption. Contexts repeat across captions.
+        self._cache: dict[tuple[int, bytes, bytes, bytes], int | None] = {}
+        self._cue_indexes: dict[int, dict[bytes, tuple[bool, str]]] = {}
 
     def match(self, captions: Sequence[str]) -> Hits:
         blocks = [self._match_block(captions[i : i + BLOCK]) for i in range(0, len(captions), BLOCK)]
@@ -88,9 +91,29 @@ class PosPhraseMatcher(PhraseMatcher):
             return Hits.from_pairs(caption, concept, n, self._n_ids)
         keep = np.ones(caption.size, bool)
         unsure_pairs: list[tuple[int, int]] = []
-        ends = (start[asked] + self._key_length[key[asked]] - 1).tolist()
-        for i, s, e, r, c in zip(asked.tolist(), start[asked].tolist(), ends, rule_index[asked].tolist(), caption[asked].tolist()):
-            decision = self._decide(padded, line_breaks, r, s, e, c)
+        # One pass in Python over the asked hits only; names bound locally because this loop is
+        # the whole cost phrase+pos adds to phrase.
+        cache, rfind, find, context_decision = self._cache, padded.rfind, padded.find, self.rules.context_decision
+        rule_list, sep = self._rule_list, SEPARATOR
+        breaks: list[int] | None = None
+        asked_start = start[asked]
+        ends = (asked_start + self._key_length[key[asked]] - 1).tolist()
+        for i, s, e, r, c in zip(asked.tolist(), asked_start.tolist(), ends, rule_index[asked].tolist(), caption[asked].tolist()):
+            p = rfind(b" ", s - _REACH if s > _REACH else 0, s)
+            q = find(b" ", e + 1, e + 1 + _REACH)
+            q2 = find(b" ", q + 1, q + 1 + _REACH) if q >= 0 else -1
+            context = (r, padded[p + 1 : s] if p >= 0 else b"", padded[e + 1 : q] if q >= 0 else b"",
+                       padded[q + 1 : q2] if q2 >= 0 else b"")
+            decision = cache.get(context, _MISSING)
+            if decision is _MISSING:
+                prev, nxt, nxt2 = (w.decode("utf-8", "replace") if w != sep else "" for w in context[1:])
+                decision = context_decision(rule_list[r], prev, nxt, nxt2 if nxt else "")
+                if len(cache) < 1 << 16:
+                    cache[context] = decision
+            if decision is None:
+                if breaks is None:
+                    breaks = line_breaks.tolist()
+                decision = self._sense(padded, breaks, r, c)
             if decision != KEEP:
                 keep[i] = False
                 if decision == UNSURE:
@@ -103,35 +126,20 @@ class PosPhraseMatcher(PhraseMatcher):
                 hits.ambiguous[concept_id] = hits.ambiguous.get(concept_id, 0) + 1
         return hits
 
-    def _decide(self, padded: bytes, line_breaks: np.ndarray, r: int, s: int, e: int, c: int) -> int:
-        """The decision for the hit whose padded key spans [s, e] (its spaces) in caption c."""
-        p = padded.rfind(b" ", max(0, s - _REACH), s)
-        prev = padded[p + 1 : s] if p >= 0 else b""
-        q = padded.find(b" ", e + 1, e + 1 + _REACH)
-        nxt = padded[e + 1 : q] if q >= 0 else b""
-        q2 = padded.find(b" ", q + 1, q + 1 + _REACH) if q >= 0 else -1
-        nxt2 = padded[q + 1 : q2] if q2 >= 0 else b""
-        if prev == SEPARATOR:
-            prev = b""
-        if nxt == SEPARATOR:
-            nxt = nxt2 = b""
-        if nxt2 == SEPARATOR:
-            nxt2 = b""
+    def _sense(self, padded: bytes, breaks: list[int], r: int, c: int) -> int:
+        """The caption's words against the rule's context words, one dict lookup each."""
         rule = self._rule_list[r]
-        if not rule.senses:
-            context = (r, prev, nxt, nxt2)
-            cached = self._cache.get(context)
-            if cached is None:
-                cached = self.rules.decide(rule, prev.decode("utf-8", "replace"), nxt.decode("utf-8", "replace"), None,
-                                           nxt2.decode("utf-8", "replace"))
-                if len(self._cache) < 1 << 16:
-                    self._cache[context] = cached
-            return cached
-        lo = int(line_breaks[c - 1]) + 1 if c > 0 else 0
-        hi = int(line_breaks[c]) if c < line_breaks.size else len(padded)
-        words = padded[lo:hi].decode("utf-8", "replace").split()
-        return self.rules.decide(rule, prev.decode("utf-8", "replace"), nxt.decode("utf-8", "replace"), words,
-                                 nxt2.decode("utf-8", "replace"))
+        index = self._cue_indexes.get(r)
+        if index is None:
+            index = self._cue_indexes[r] = self.rules.cue_index(rule)
+        lo = breaks[c - 1] + 1 if c > 0 else 0
+        hi = breaks[c] if c < len(breaks) else len(padded)
+        found = {index[w] for w in padded[lo:hi].split() if w in index}
+        keep = sum(mine for mine, _ in found)
+        return self.rules.sense_decision(rule, keep, len(found) - keep)
+
+
+_MISSING = object()
 
 
 __all__ = ["PosPhraseMatcher", "rules_for", "DROP", "KEEP", "UNSURE"]

@@ -97,6 +97,8 @@ class SenseRules:
     _nounish: frozenset[str] = frozenset()
     _adjectives: frozenset[str] = frozenset()
     _stop: frozenset[str] = frozenset()
+    _cue_indexes: dict = field(default_factory=dict, repr=False)
+    _by_lemma: dict | None = field(default=None, repr=False)
 
     def forms(self) -> set[str]:
         return {form for form, _ in self.rules}
@@ -112,6 +114,15 @@ class SenseRules:
     def decide(self, rule: FormRule, prev: str, nxt: str, caption_words: list[str] | None, nxt2: str = "") -> int:
         """KEEP, DROP or UNSURE for one hit: `prev`/`nxt`/`nxt2` are the words around it ('' at
         the caption's edges), `caption_words` all of its words (needed only when `rule.senses`)."""
+        decided = self.context_decision(rule, prev, nxt, nxt2)
+        if decided is not None:
+            return decided
+        lemmas = {self._lemmas.get(w, w) for w in caption_words or ()}
+        return self.sense_decision(rule, len(lemmas & rule.keep_cues), len(lemmas & rule.drop_cues))
+
+    def context_decision(self, rule: FormRule, prev: str, nxt: str, nxt2: str = "") -> int | None:
+        """The part of the decision the neighbouring words settle: DROP, KEEP (for a rule without
+        senses), or None when the caption's other words must tell the sense."""
         noun_context = prev in DETERMINERS or prev.isdigit()
         if rule.modal and not rule.plural:
             if nxt in AFTER_MODAL or nxt in self._verbish:
@@ -133,16 +144,41 @@ class SenseRules:
                     return DROP  # "is orange", "safe for kids", "not safe to swim"
                 if nxt in ("and", "or") and (nxt2 in self._adjectives or nxt2 in self._nounish):
                     return DROP  # "orange and blue butterfly"
-        if not rule.senses:
-            return KEEP
-        lemmas = {self._lemmas.get(w, w) for w in caption_words or ()}
-        keep = len(lemmas & rule.keep_cues)
-        drop = len(lemmas & rule.drop_cues)
+        return None if rule.senses else KEEP
+
+    @staticmethod
+    def sense_decision(rule: FormRule, keep: int, drop: int) -> int:
+        """From how many distinct context words of the concept's sense (`keep`) and of the other
+        senses (`drop`) the caption has."""
         if keep > drop:
             return KEEP
         if drop > keep:
             return DROP
         return UNSURE if rule.unsure_without_cues or keep else KEEP
+
+    def cue_index(self, rule: FormRule) -> dict[bytes, tuple[bool, str]]:
+        """Every caption word (UTF-8, any inflection the lemma table knows) that is a context word
+        of `rule`: word -> (of the concept's sense?, lemma). Lets the matcher score a caption with
+        one dict lookup per word instead of lemmatizing it."""
+        index = self._cue_indexes.get(id(rule))
+        if index is None:
+            cues = {c: True for c in rule.keep_cues} | {c: False for c in rule.drop_cues}
+            index = {c.encode(): (mine, c) for c, mine in cues.items()}
+            for word, lemma in self._inverse_lemmas(frozenset(cues)):
+                index.setdefault(word.encode(), (cues[lemma], lemma))
+            self._cue_indexes[id(rule)] = index
+        return index
+
+    def _inverse_lemmas(self, lemmas: frozenset[str]):
+        if self._by_lemma is None:
+            by_lemma: dict[str, list[str]] = {}
+            for word, lemma in self._lemmas.items():
+                if word != lemma:
+                    by_lemma.setdefault(lemma, []).append(word)
+            self._by_lemma = by_lemma
+        for lemma in lemmas:
+            for word in self._by_lemma.get(lemma, ()):
+                yield word, lemma
 
 
 # --- deriving the rules from the lexicon -----------------------------------------------------------
