@@ -7,18 +7,19 @@ phrase matcher counts it. Which forms are asked about is derived from a lexicon 
 core.lexicon), never listed by hand:
 
 - **part of speech**: a single-word name whose SemCor tags are at least half as often a verb or
-  adjective as a noun (`watch`, `fly`, `orange`, `swing`), an irregular verb form (`rose`), or an
-  English function word (`can`, from spaCy's stop-word list);
+  adjective as a noun (`watch`, `fly`, `orange`, `swing`), an irregular verb form (`rose`), a
+  comparative (`lighter`), or an English function word (`can`, from spaCy's stop-word list);
 - **sense**: a concept whose vocabulary names its WordNet sense (`Concept.senses`) where the same
-  word has another noun sense that is more frequent (listed before it), about as often tagged, or
-  the sense of another concept of the vocabulary (`Jersey` the island vs the shirt, `Boxer` the
-  dog vs the fighter, `kite` the bird vs the toy).
+  word names a different kind of thing that a caption could mean instead (`_sense_cues`:
+  `Jersey` the island vs the shirt, `Boxer` the dog vs the fighter, `kite` the bird vs the toy,
+  `basketball` the ball vs the game).
 
 The decision reads the words next to the hit (a determiner before it makes a noun; `to`, a modal
-or a pronoun before it, or an object after it, make a verb; a noun after a colour word makes an
-adjective) and, for senses, the caption's other words against each sense's context words (its
-gloss, synonyms, hypernyms, hyponyms, parts and wholes: simplified Lesk). A hit whose sense
-cannot be told apart is `UNSURE`: counted separately, as `ambiguous`, not in the count.
+or a pronoun before it, or an object after it, make a verb; another content word after a colour
+word makes it an adjective; `teddy` before `bear` makes another thing) and, for senses, the
+caption's other words against each sense's context words (its gloss, synonyms, hypernyms,
+hyponyms, parts and wholes: simplified Lesk). A hit whose sense cannot be told apart is
+`UNSURE`: counted separately, as `ambiguous`, not in the count.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from conceptfreq.core.inflection import plural_forms
 from pathlib import Path
 
+from conceptfreq.core.inflection import plural_forms
 from conceptfreq.core.lexicon import LexiconError, WordNet
 from conceptfreq.core.text import phrase_key
 from conceptfreq.core.vocabulary import Vocabulary
@@ -336,9 +337,13 @@ def _sense_cues(wordnet: WordNet, word: str, offsets: list[int], claimed: dict[i
         related.update(wordnet.synset(o).neighbours)
     physical, top, act, food, organism, plant_part = _anchors(wordnet)
     mine_closure = [wordnet.hypernym_closure(o) | {o} for o in mine]
+    # A concrete sense that the concept's own definition names is the same visible thing: ImageNet's
+    # `plate` is "a main course served on a plate".
+    defined_by = {o for o in all_senses if physical in wordnet.hypernym_closure(o)
+                  and any(re.search(rf"\b{re.escape(word)}\b", wordnet.synset(m).gloss.split(";")[0]) for m in mine)}
     competitors, unsure = [], False
     for rank, offset in enumerate(all_senses, start=1):
-        if offset in related:
+        if offset in related or offset in defined_by:
             continue
         closure = wordnet.hypernym_closure(offset) | {offset}
         their_tags = tags.get(rank, 0)
