@@ -26,6 +26,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from conceptfreq.core import vocabulary as vocabularies
+from conceptfreq.core import senses as sense_rules
 from conceptfreq.core.lexicon import WordNet
 from conceptfreq.core.text import phrase_key
 from conceptfreq.core.vocabulary import dumps
@@ -106,7 +107,7 @@ def annotate(vocabulary, wordnet: WordNet):
     provenance["senses"] = {
         "built_by": "services/scripts/annotate_senses.py",
         "imagenet_synsets": imagenet_source,
-        "lexicon": wordnet.provenance(),
+        "lexicon": sense_rules.resources(wordnet),
         "domains": {k: [[f"{lemma}.n.{n:02d}" for lemma, n in group] for group in v] for k, v in DOMAINS.items()},
     }
     return vocabularies.Vocabulary(tuple(concepts), name=vocabulary.name, provenance=provenance)

@@ -102,6 +102,7 @@ class WordNet:
         """Where the lexicon came from, to record beside what was derived from it."""
         return {
             "resource": "WordNet 3.0 (Princeton), Debian package wordnet-base",
+            "debian_version": _debian_version("wordnet-base"),
             "path": str(self.directory),
             "sha256": {f: _sha256(self.directory / f) for f in _FILES},
         }
@@ -173,6 +174,21 @@ class WordNet:
 
     def close(self) -> None:
         self._data.close()
+
+
+def _debian_version(package: str) -> str | None:
+    """The installed Debian package's version, from dpkg's status file (None elsewhere)."""
+    try:
+        with open("/var/lib/dpkg/status", encoding="utf-8", errors="replace") as status:
+            current = None
+            for line in status:
+                if line.startswith("Package: "):
+                    current = line[9:].strip()
+                elif current == package and line.startswith("Version: "):
+                    return line[9:].strip()
+    except OSError:
+        pass
+    return None
 
 
 def _sha256(path: Path) -> str:

@@ -184,6 +184,24 @@ class SenseRules:
 
 # --- deriving the rules from the lexicon -----------------------------------------------------------
 
+def resources(wordnet: WordNet) -> dict:
+    """Source and version of every resource the rules are derived from."""
+    from importlib import metadata
+
+    def version(package: str) -> str | None:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "wordnet": wordnet.provenance(),
+        "function_words": {"package": "spacy", "version": version("spacy"), "path": "spacy/lang/en/stop_words.py"},
+        "lemmas": {"package": "spacy-lookups-data", "version": version("spacy-lookups-data"),
+                   "path": "spacy_lookups_data/data/en_lemma_lookup.json.gz"},
+    }
+
+
 def _ratio_ambiguous(tags: dict[str, int], other: str) -> bool:
     count = tags.get(other, 0)
     return count >= 2 and 2 * count >= tags.get("n", 0)
@@ -282,7 +300,7 @@ def derive(vocabulary: Vocabulary, wordnet: WordNet, lemma_table: dict[str, str]
                                                        keep_cues=keep_cues, drop_cues=drop_cues, unsure_without_cues=unsure,
                                                        compound_heads=heads)
     verbish, nounish, adjectives = _open_class_sets(wordnet, lemma_table)
-    return SenseRules(rules=rules, lexicon=wordnet.provenance(), _lemmas=lemma_table, _verbish=verbish, _nounish=nounish,
+    return SenseRules(rules=rules, lexicon=resources(wordnet), _lemmas=lemma_table, _verbish=verbish, _nounish=nounish,
                       _adjectives=adjectives, _stop=stop)
 
 
