@@ -8,13 +8,15 @@ cd "$(dirname "$0")/../.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
   echo "bootstrap: '$*' needs root; run it as root or install the package yourself" >&2; return 1; fi; }
 
-# apt packages the tests start for real: the ClickHouse server (Debian ships 18.16, docs/platform.md) and
-# Prometheus with promtool (dashboard queries and alert rules are checked against a real server), and
-# ZooKeeper (with its JRE) for the replicated-ClickHouse tests.
+# apt packages the tests start for real: the ClickHouse server (Debian ships 18.16, docs/platform.md),
+# Prometheus with promtool (dashboard queries and alert rules are checked against a real server),
+# ZooKeeper (with its JRE) for the replicated-ClickHouse tests, and the WordNet database files the
+# phrase+pos matcher reads (core/lexicon.py).
 missing=()
 command -v clickhouse-server >/dev/null || missing+=(clickhouse-server clickhouse-client)
 command -v promtool >/dev/null || missing+=(prometheus)
 [ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
+[ -f /usr/share/wordnet/index.noun ] || missing+=(wordnet-base)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]} with apt"
   as_root apt-get update -qq

@@ -297,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         wheel_dir = args.wheel_dir or Path(scratch)
         wheel_dir.mkdir(parents=True, exist_ok=True)
         vocabulary, merger = build(wheel_dir)
+    # Each concept's WordNet sense, which the phrase+pos matcher needs, is added from the names.
+    sys.path.insert(0, str(Path(__file__).parent))
+    from annotate_senses import annotate
+    from conceptfreq.core.lexicon import WordNet
+
+    vocabulary = annotate(vocabulary, WordNet())
     text = dumps(vocabulary)
     for surface, names in sorted(merger.shared_surfaces().items()):
         print(f"{surface!r} is shared by {' and '.join(map(repr, names))}", file=sys.stderr)

@@ -7,7 +7,7 @@ import os
 
 from conceptfreq.adapters.shards import expand_shards
 from conceptfreq.adapters.store import open_store
-from conceptfreq.core.matching import MATCHERS
+from conceptfreq.core.matching import DEFAULT_METHOD, MATCHERS
 from conceptfreq.core.vocabulary import load
 from conceptfreq.errors import UserError
 from conceptfreq.pipeline.run import CountSummary, count_shards
@@ -22,7 +22,9 @@ def register(subparsers) -> None:
     add_vocab(parser)
     add_store(parser)
     parser.add_argument("--workers", type=int, default=1, help="parser processes (default 1)")
-    parser.add_argument("--method", choices=sorted(MATCHERS), default="phrase", help="caption matching method (default phrase)")
+    parser.add_argument("--method", choices=sorted(MATCHERS), default=DEFAULT_METHOD,
+                        help=f"caption matching method: phrase, phrase+pos (decides verbs, adjectives and senses), "
+                             f"bag (the paper's); default {DEFAULT_METHOD}")
     parser.add_argument("--caption-column", default="caption", help="caption column of parquet shards (default caption)")
     parser.add_argument("--skip-done", action="store_true", help="leave shards already done with this vocabulary as they are")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -6,7 +6,7 @@ import json
 import sys
 from itertools import islice
 
-from conceptfreq.core.matching import MATCHERS, make_matcher
+from conceptfreq.core.matching import DEFAULT_METHOD, MATCHERS, make_matcher
 from conceptfreq.core.vocabulary import load
 from conceptfreq.errors import UserError
 from conceptfreq.commands.options import add_vocab
@@ -17,8 +17,9 @@ BATCH = 8192
 def register(subparsers) -> None:
     parser = subparsers.add_parser("match", help="find concepts in captions (stdin or a file), one JSON array per line")
     add_vocab(parser)
-    parser.add_argument("--method", choices=sorted(MATCHERS), default="phrase",
-                        help="phrase: whole-word phrases with inflections (default); bag: the paper's lemma bag")
+    parser.add_argument("--method", choices=sorted(MATCHERS), default=DEFAULT_METHOD,
+                        help="phrase: whole-word phrases with inflections; phrase+pos: phrase, with part of speech and "
+                             f"sense decided from context; bag: the paper's lemma bag (default {DEFAULT_METHOD})")
     parser.add_argument("--input", metavar="FILE", help="captions, one per line; for a .tsv file the first column (default: stdin)")
     parser.set_defaults(func=run)
 

@@ -32,8 +32,8 @@ def store_url(args: argparse.Namespace) -> str:
 
 def add_vocab(parser: argparse.ArgumentParser, help_suffix: str = "") -> None:
     parser.add_argument("--vocab", default=env("VOCAB"), metavar="FILE",
-                        help="vocabulary file (.txt name|alias lines, .json, .csv; env CONCEPTFREQ_VOCAB; "
-                             "default: the packaged downstream-class vocabulary)" + help_suffix)
+                        help="vocabulary file (.txt name|alias lines, .json, .csv), or `paper` for the paper's full concept set "
+                             "(env CONCEPTFREQ_VOCAB; default: the packaged downstream-class vocabulary)" + help_suffix)
 
 
 def add_dataset(parser: argparse.ArgumentParser, required: bool = True) -> None:

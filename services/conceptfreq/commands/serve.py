@@ -13,7 +13,7 @@ from typing import Callable
 
 from conceptfreq.commands.options import (add_bus, add_eval_topic, add_inference, add_server, add_store, add_tagging, add_vocab,
                                           config_from, env)
-from conceptfreq.core.matching import MATCHERS
+from conceptfreq.core.matching import DEFAULT_METHOD, MATCHERS
 from conceptfreq.pipeline import config
 
 
@@ -45,8 +45,8 @@ def _worker(parser: argparse.ArgumentParser, port: int, name: str, vocab_help: s
 
 def _parser(parser: argparse.ArgumentParser, port: int) -> None:
     _worker(parser, port, "parser", "; used by gRPC requests without vocabulary_version (shard events name their own)")
-    parser.add_argument("--method", choices=sorted(MATCHERS), default=env("PARSER_METHOD", "phrase"),
-                        help="caption matching method (env CONCEPTFREQ_PARSER_METHOD; default phrase)")
+    parser.add_argument("--method", choices=sorted(MATCHERS), default=env("PARSER_METHOD", DEFAULT_METHOD),
+                        help=f"caption matching method (env CONCEPTFREQ_PARSER_METHOD; default {DEFAULT_METHOD})")
 
 
 def _counter(parser: argparse.ArgumentParser, port: int) -> None:

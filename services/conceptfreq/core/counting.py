@@ -18,21 +18,8 @@ TEXT, IMAGE, MATCHED = "text", "image", "matched"
 KINDS = (TEXT, IMAGE, MATCHED)
 
 # The count the paper reports for each kind (its figures use RAM++ at 0.7): the rule its imported
-# counts are read under by default, here and in the reporter.
+# counts are read under by default (core/rules.py).
 PAPER_RULES = {TEXT: "lemmatized", IMAGE: "rampp0.7", MATCHED: "integrated_tlemmatized_i0.7"}
-
-# When a kind was counted under several rules, the one read by default: these when present (our
-# default text method, then the paper's), else the rule that covers the most shards. Image rules
-# after `retag` are chosen by the dataset's active tagging rule (CountStore.default_rules).
-PREFERRED_RULES = {TEXT: ("phrase", PAPER_RULES[TEXT]), IMAGE: (PAPER_RULES[IMAGE],), MATCHED: (PAPER_RULES[MATCHED],)}
-
-
-def choose_rule(kind: str, shards_by_rule: dict[str, int]) -> str:
-    for rule in PREFERRED_RULES.get(kind, ()):
-        if rule in shards_by_rule:
-            return rule
-    return max(shards_by_rule, key=lambda rule: (shards_by_rule[rule], rule))
-
 
 # Longer "captions" are page dumps or base64 blobs, not alt-text; matching them would only add noise.
 MAX_CAPTION_BYTES = 64 * 1024
@@ -94,6 +81,7 @@ def count_text(samples: Iterable[CaptionSample], matcher: Matcher, *, dataset: s
     skipped: Counter[str] = Counter()
     invalid_utf8 = 0
     counts: Counter[int] = Counter()
+    ambiguous: Counter[int] = Counter()  # phrase+pos: (caption, concept) hits whose sense it could not tell
     keys: list[str] = []
     captions: list[str] = []
 
@@ -101,6 +89,7 @@ def count_text(samples: Iterable[CaptionSample], matcher: Matcher, *, dataset: s
         hits = matcher.match(captions)
         result.hits.extend((keys[index], concepts) for index, concepts in hits.grouped())
         counts.update(hits.counts())
+        ambiguous.update(getattr(hits, "ambiguous", {}))
         keys.clear()
         captions.clear()
 
@@ -121,4 +110,6 @@ def count_text(samples: Iterable[CaptionSample], matcher: Matcher, *, dataset: s
     result.counts = dict(counts)
     if invalid_utf8:
         result.notes["invalid_utf8"] = invalid_utf8
+    if ambiguous:
+        result.notes["ambiguous"] = sum(ambiguous.values())
     return result

@@ -9,7 +9,7 @@ same way, from the same facts read from the store (`RuleFacts`):
 2. image and matched counts go by the dataset's active tagging rule, when one was recorded, even
    where it has no hits yet: falling back to another rule would pass its counts off as the active one's;
 3. the only rule counted;
-4. the preferred rules of the kind, in order: our default text method, then the paper's;
+4. the preferred rules of the kind, in order: our text methods, then the paper's;
 5. otherwise a lenient reader (a query, a table to look at) takes the rule that covers the most
    shards, and a strict one (a fit, a claim about the data) refuses to guess and asks for a rule.
    A strict reader prefers only the paper's rule: a trend is compared with the paper's.
@@ -23,7 +23,8 @@ from typing import Mapping
 from conceptfreq.core.counting import IMAGE, KINDS, MATCHED, PAPER_RULES, TEXT
 from conceptfreq.errors import NotFoundError, UserError
 
-PREFERRED_RULES = {TEXT: ("phrase", PAPER_RULES[TEXT]), IMAGE: (PAPER_RULES[IMAGE],), MATCHED: (PAPER_RULES[MATCHED],)}
+# Our text methods (the default first: core/matching.py DEFAULT_METHOD), then the paper's.
+PREFERRED_RULES = {TEXT: ("phrase", "phrase+pos", PAPER_RULES[TEXT]), IMAGE: (PAPER_RULES[IMAGE],), MATCHED: (PAPER_RULES[MATCHED],)}
 TAGGED_KINDS = (IMAGE, MATCHED)
 
 

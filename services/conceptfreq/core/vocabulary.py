@@ -52,13 +52,17 @@ class Concept:
     name: str
     aliases: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()  # downstream datasets the concept comes from
+    senses: tuple[str, ...] = ()  # the WordNet 3.0 senses it means (`wn30:n04371774`); see core.senses
 
     @property
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
 
     def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "aliases": list(self.aliases), "sources": list(self.sources)}
+        out = {"id": self.id, "name": self.name, "aliases": list(self.aliases), "sources": list(self.sources)}
+        if self.senses:
+            out["senses"] = list(self.senses)
+        return out
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,11 @@ class Vocabulary:
 
     @cached_property
     def version(self) -> str:
-        """Content hash: ids, names and aliases. Provenance and sources do not change what is counted."""
+        """Content hash: ids, names, aliases and senses (the phrase+pos matcher counts by them).
+        Provenance and sources do not change what is counted."""
         canonical = json.dumps(
-            [[c.id, c.name, sorted(c.aliases)] for c in sorted(self.concepts, key=lambda c: c.id)],
+            [[c.id, c.name, sorted(c.aliases), *([sorted(c.senses)] if c.senses else [])]
+             for c in sorted(self.concepts, key=lambda c: c.id)],
             ensure_ascii=False,
             separators=(",", ":"),
         )
@@ -169,12 +175,17 @@ class _Entry:
     names: list[str]
     id: int | None = None
     sources: list[str] = field(default_factory=list)
+    senses: list[str] = field(default_factory=list)
     where: str = ""  # `line 3`, `entry 5`: said in error messages
 
 
 def _build(entries: Sequence[_Entry], name: str, provenance: dict | None = None) -> Vocabulary:
     """Settle ids and duplicates (see the module docstring) and make the vocabulary."""
-    entries = [e for e in entries if any(_display_name(n) for n in e.names)]
+    # A vocabulary that says its names are as written (the `paper` one: `Cassins_Vireo`, as the
+    # paper's result files spell it) keeps them; matching and lookup ignore underscores either way.
+    as_written = (provenance or {}).get("names") == "as_written"
+    display = (lambda raw: " ".join(raw.split())) if as_written else _display_name
+    entries = [e for e in entries if any(display(n) for n in e.names)]
     with_ids = [e for e in entries if e.id is not None]
     if with_ids and len(with_ids) != len(entries):
         missing = next(e for e in entries if e.id is None)
@@ -182,7 +193,7 @@ def _build(entries: Sequence[_Entry], name: str, provenance: dict | None = None)
     concepts: list[dict] = []
     by_name: dict[str, int] = {}  # phrase key of a name -> index in concepts
     for entry in entries:
-        names = [_display_name(n) for n in entry.names]
+        names = [display(n) for n in entry.names]
         names = [n for n in names if n]
         key = phrase_key(names[0])
         if not key:
@@ -191,7 +202,7 @@ def _build(entries: Sequence[_Entry], name: str, provenance: dict | None = None)
             index = by_name[key]
         else:
             # With ids, a repeated name reaches Vocabulary.__post_init__, which says which ids clash.
-            concepts.append({"id": entry.id if with_ids else len(concepts), "name": names[0], "aliases": {}, "sources": []})
+            concepts.append({"id": entry.id if with_ids else len(concepts), "name": names[0], "aliases": {}, "sources": [], "senses": []})
             index = len(concepts) - 1
             by_name.setdefault(key, index)
         target = concepts[index]
@@ -202,9 +213,13 @@ def _build(entries: Sequence[_Entry], name: str, provenance: dict | None = None)
         for source in entry.sources:
             if source not in target["sources"]:
                 target["sources"].append(source)
+        for sense in entry.senses:
+            if sense not in target["senses"]:
+                target["senses"].append(sense)
     return Vocabulary(
         tuple(
-            Concept(id=c["id"], name=c["name"], aliases=tuple(c["aliases"].values()), sources=tuple(c["sources"]))
+            Concept(id=c["id"], name=c["name"], aliases=tuple(c["aliases"].values()), sources=tuple(c["sources"]),
+                    senses=tuple(c["senses"]))
             for c in concepts
         ),
         name=name,
@@ -292,6 +307,7 @@ def parse_json(text: str, name: str = "custom") -> Vocabulary:
                 names=[item["name"], *_string_list(item.get("aliases"), "aliases", where)],
                 id=_parse_id(item["id"], where) if item.get("id") is not None else None,
                 sources=_string_list(item.get("sources"), "sources", where),
+                senses=_string_list(item.get("senses"), "senses", where),
                 where=where,
             )
         )
@@ -333,10 +349,17 @@ def parse_csv(text: str, name: str = "custom") -> Vocabulary:
 _PARSERS = {".txt": parse_text, ".json": parse_json, ".csv": parse_csv}
 
 
+# Vocabularies shipped with the package, selected by name (`--vocab paper`) where no file has that name.
+PACKAGED = ("default", "paper")
+
+
 def load(path: str | Path | None = None) -> Vocabulary:
-    """Load a vocabulary file by extension (other extensions are read as text); None: the packaged default."""
+    """Load a vocabulary file by extension (other extensions are read as text); None: the packaged
+    default; a packaged vocabulary's name (`default`, `paper`) where no such file exists."""
     if path is None:
         return default()
+    if str(path) in PACKAGED and not Path(path).exists():
+        return packaged(str(path))
     path = Path(path)
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "not found"
@@ -355,5 +378,14 @@ def load(path: str | Path | None = None) -> Vocabulary:
 @lru_cache(maxsize=1)
 def default() -> Vocabulary:
     """Class names of the standard zero-shot downstream datasets (see services/scripts/build_default_vocabulary.py)."""
-    text = resources.files("conceptfreq.data").joinpath("default_vocabulary.json").read_text(encoding="utf-8")
-    return parse_json(text, name="default")
+    return packaged("default")
+
+
+@lru_cache(maxsize=len(PACKAGED))
+def packaged(name: str) -> Vocabulary:
+    """A vocabulary shipped with the package: `default`, or `paper` (every concept of the paper's
+    count files, with its exact names; see services/scripts/build_paper_vocabulary.py)."""
+    if name not in PACKAGED:
+        raise VocabularyError(f"no packaged vocabulary {name!r}: choose one of {', '.join(PACKAGED)}, or give a file")
+    text = resources.files("conceptfreq.data").joinpath(f"{name}_vocabulary.json").read_text(encoding="utf-8")
+    return parse_json(text, name=name)

@@ -9,6 +9,7 @@ from conceptfreq.adapters.grpc_server import serve
 from conceptfreq.adapters.metrics import start_metrics
 from conceptfreq.adapters.store import CountStore
 from conceptfreq.core.counting import TEXT
+from conceptfreq.core.matching import DEFAULT_METHOD
 from conceptfreq.core.vocabulary import load
 from conceptfreq.parser.service import ParseShardEvents, registration
 from conceptfreq.pipeline.config import ParserServiceConfig
@@ -17,7 +18,7 @@ from conceptfreq.pipeline.vocabularies import Vocabularies
 DEFAULT_PORT = 50052
 
 
-def parser_loop(bus: Bus, store: CountStore, topics: Topics, retrier: Retrier, *, group: str = "parser", method: str = "phrase",
+def parser_loop(bus: Bus, store: CountStore, topics: Topics, retrier: Retrier, *, group: str = "parser", method: str = DEFAULT_METHOD,
                 vocabularies: Vocabularies | None = None) -> ConsumeLoop:
     vocabularies = vocabularies or Vocabularies(store)
     return start_loop(bus, topics, group=group, topic=topics.shards, retrier=retrier, max_records=1,

@@ -9,7 +9,7 @@ from conceptfreq.adapters.bus import Producer
 from conceptfreq.adapters.grpc_server import Registration, grpc_errors
 from conceptfreq.adapters.store import CountStore
 from conceptfreq.core.counting import TEXT
-from conceptfreq.core.matching import MATCHERS, make_matcher
+from conceptfreq.core.matching import DEFAULT_METHOD, MATCHERS, make_matcher
 from conceptfreq.core.vocabulary import Vocabulary
 from conceptfreq.errors import UserError
 from conceptfreq.parser.stage import ParseShard
@@ -24,7 +24,7 @@ class ParseShardEvents(ShardStageHandler):
     stage = TEXT
     doing, did = "parsing", "parsed"
 
-    def __init__(self, store: CountStore, producer: Producer, results_topic: str, vocabularies: Vocabularies, method: str = "phrase"):
+    def __init__(self, store: CountStore, producer: Producer, results_topic: str, vocabularies: Vocabularies, method: str = DEFAULT_METHOD):
         super().__init__(store, producer, results_topic, vocabularies)
         self.method = method
 
@@ -54,7 +54,7 @@ class ParserServicer(pb_grpc.ParserServiceServicer):
             yield self._parse(request)
 
     def _parse(self, request: pb.ParseCaptionsRequest) -> pb.ParseCaptionsResponse:
-        method = request.method or "phrase"
+        method = request.method or DEFAULT_METHOD
         if method not in MATCHERS:
             raise UserError(f"unknown method {method!r}: choose one of {', '.join(MATCHERS)}")
         if len(request.captions) > self.MAX_CAPTIONS:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from conceptfreq.adapters.shards import read_shard
 from conceptfreq.core.counting import ShardResult, count_text
-from conceptfreq.core.matching import make_matcher
+from conceptfreq.core.matching import DEFAULT_METHOD, make_matcher
 from conceptfreq.core.vocabulary import Vocabulary
 
 
 class ParseShard:
-    def __init__(self, vocabulary: Vocabulary, method: str = "phrase", caption_column: str = "caption"):
+    def __init__(self, vocabulary: Vocabulary, method: str = DEFAULT_METHOD, caption_column: str = "caption"):
         self.vocabulary = vocabulary
         self.matcher = make_matcher(vocabulary, method)
         self.caption_column = caption_column

@@ -26,6 +26,7 @@ from conceptfreq.adapters.bus.retry import Retrier
 from conceptfreq.adapters.shards import ShardError
 from conceptfreq.adapters.store import CountStore
 from conceptfreq.core.counting import DONE, FAILED, IMAGE, TEXT, ShardResult
+from conceptfreq.core.matching import DEFAULT_METHOD
 from conceptfreq.core.vocabulary import Vocabulary
 from conceptfreq.errors import UnavailableError
 from conceptfreq.pipeline.announce import Announced, ledger_progress
@@ -158,7 +159,7 @@ def _results(tasks: list[tuple[str, str]], workers: int, init_args: tuple) -> It
         yield from pool.imap_unordered(_parse, tasks)
 
 
-def count_shards(store: CountStore, dataset: str, shards: Sequence[str], vocabulary: Vocabulary, *, method: str = "phrase",
+def count_shards(store: CountStore, dataset: str, shards: Sequence[str], vocabulary: Vocabulary, *, method: str = DEFAULT_METHOD,
                  workers: int = 1, caption_column: str = "caption", skip_done: bool = False, progress: bool = True) -> CountSummary:
     summary = CountSummary(shards=len(shards))
     store.save_vocabulary(vocabulary)
