@@ -53,9 +53,9 @@ class Scale:
 
 # The full demo, and a CI-sized one with the same story (tests/e2e/test_world_demo.py).
 SCALES = {
-    "full": Scale(concepts=40, samples=20000, zipf=1.1, misalignment=0.1, eval_per_concept=40, steps=400, batch_size=256,
+    "full": Scale(concepts=40, samples=20000, zipf=1.3, misalignment=0.1, eval_per_concept=30, steps=250, batch_size=256,
                   rule="softmax:p=0.2"),
-    "ci": Scale(concepts=16, samples=4000, zipf=1.1, misalignment=0.1, eval_per_concept=20, steps=150, batch_size=128,
+    "ci": Scale(concepts=30, samples=6000, zipf=1.3, misalignment=0.1, eval_per_concept=20, steps=150, batch_size=128,
                 rule="softmax:p=0.2"),
 }
 TIMINGS: dict[str, float] = {}

@@ -3,13 +3,11 @@ ingest (parser, tagger with the trained model, counter; chDB, in-process bus) ->
 -> world-report. Asserts the finding itself (a positive, significant slope of accuracy against log
 true frequency) and floors on the counts' precision and recall against the ground truth.
 
-The floors are set well below what this world gives (measured: see the README's demo section), so
+The floors are set well below what this world gives (the ones measured are in the report of the run), so
 they catch a broken stage, not noise: text matching is exact up to misaligned captions, and image
 tags come from a small model trained for a minute."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -19,7 +17,6 @@ from conceptfreq import demo
 TEXT_FLOOR = 0.99
 # Image tags come from the trained model: precision and recall floors for a working tagger.
 IMAGE_PRECISION_FLOOR, IMAGE_RECALL_FLOOR = 0.5, 0.3
-CI_BUDGET_S = 180
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +24,15 @@ def world_result(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     saved = demo.OUT, demo.CACHE
     demo.OUT, demo.CACHE = out, out / "cache"
-    started = time.monotonic()
     try:
         result = demo.world_story(demo.SCALES["ci"], f"chdb://{out / 'store'}")
     finally:
         demo.OUT, demo.CACHE = saved
-    return result, time.monotonic() - started, out
+    return result, out
 
 
 def test_accuracy_rises_log_linearly_with_true_frequency(world_result):
-    result, _, _ = world_result
+    result, _ = world_result
     trend = {t["frequency"]: t for t in result["trends"]}["true matched"]["per_concept"]
     low, _ = trend["slope_ci"]
     assert trend["slope_per_decade"] > 0 and low > 0, trend
@@ -44,7 +40,7 @@ def test_accuracy_rises_log_linearly_with_true_frequency(world_result):
 
 
 def test_counts_are_close_to_the_ground_truth(world_result):
-    result, _, _ = world_result
+    result, _ = world_result
     counts = {row["kind"]: row for row in result["counts"]}
     assert counts["text"]["precision"] >= TEXT_FLOOR and counts["text"]["recall"] >= TEXT_FLOOR, counts["text"]
     assert counts["image"]["precision"] >= IMAGE_PRECISION_FLOOR, counts["image"]
@@ -52,8 +48,8 @@ def test_counts_are_close_to_the_ground_truth(world_result):
     assert counts["matched"]["precision"] >= IMAGE_PRECISION_FLOOR, counts["matched"]
 
 
-def test_the_story_writes_its_report_and_plot_within_the_ci_budget(world_result):
-    _, seconds, out = world_result
+def test_the_story_writes_its_report_and_plot(world_result):
+    # Its wall time per stage is measured by tests/bench/bench_world.py, not asserted here.
+    _, out = world_result
     assert (out / "report" / "report.html").stat().st_size > 1000
     assert (out / "report" / "trend-truth.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert seconds < CI_BUDGET_S, f"the CI-sized world story took {seconds:.0f}s"

@@ -22,7 +22,9 @@ COLOURS = {
 }
 TEXTURES = ("solid", "stripes", "dots", "checker")
 PARTS = ("none", "eye", "border", "bar")
-ATTRIBUTES = {"shape": SHAPES, "colour": tuple(COLOURS), "texture": TEXTURES, "part": PARTS}
+# The texture is drawn in a second colour ("dark" is the body colour at half brightness).
+PATTERN_COLOURS = {**COLOURS, "dark": None, "white": (250, 250, 250)}
+ATTRIBUTES = {"shape": SHAPES, "colour": tuple(COLOURS), "texture": TEXTURES, "pattern": tuple(PATTERN_COLOURS), "part": PARTS}
 
 
 @dataclass(frozen=True)
@@ -30,24 +32,32 @@ class Identity:
     shape: str
     colour: str
     texture: str
+    pattern: str
     part: str
 
     def to_json(self) -> dict:
-        return {"shape": self.shape, "colour": self.colour, "texture": self.texture, "part": self.part}
+        return {name: getattr(self, name) for name in ATTRIBUTES}
 
     def distance(self, other: "Identity") -> int:
         return sum(getattr(self, a) != getattr(other, a) for a in ATTRIBUTES)
 
 
+def _valid(identity: Identity) -> bool:
+    # A pattern in the body's own colour would be invisible; a solid body has no pattern to colour.
+    if identity.texture == "solid":
+        return identity.pattern == "dark"
+    return identity.pattern != identity.colour
+
+
 def identities(n: int, rng: np.random.Generator, min_distance: int = 2) -> list[Identity]:
     """n identities, any two differing in at least `min_distance` attributes, so that no concept is
-    one attribute away from another and confusable by a single nuisance (a colour shift)."""
+    one or two attributes away from another and confusable by a nuisance (a colour shift, a hidden part)."""
     chosen: list[Identity] = []
-    for _ in range(200 * n):
+    for _ in range(500 * n):
         if len(chosen) == n:
             break
         candidate = Identity(*(values[rng.integers(len(values))] for values in ATTRIBUTES.values()))
-        if all(candidate.distance(c) >= min_distance for c in chosen):
+        if _valid(candidate) and all(candidate.distance(c) >= min_distance for c in chosen):
             chosen.append(candidate)
     if len(chosen) < n:
         raise ValueError(f"cannot make {n} identities {min_distance} attributes apart; use fewer concepts")
@@ -142,8 +152,9 @@ def draw(canvas: np.ndarray, identity: Identity, rng: np.random.Generator, centr
     body = _inside(identity.shape, x, y)
     colour = np.asarray(COLOURS[identity.colour], np.float32) * rng.uniform(0.85, 1.15) + rng.uniform(-12, 12, 3)
     canvas[body] = colour
-    dark = body & _texture(identity.texture, x, y)
-    canvas[dark] = colour * 0.45
+    pattern = body & _texture(identity.texture, x, y)
+    second = PATTERN_COLOURS[identity.pattern]
+    canvas[pattern] = colour * 0.45 if second is None else np.asarray(second, np.float32) * rng.uniform(0.85, 1.15)
     mask, part_colour = _part(identity.part, x, y, body)
     canvas[mask] = part_colour
 
