@@ -1,11 +1,13 @@
-"""Drawing a concept: each concept has a visual identity (shape, colour, texture, part) and every
-instance is drawn under nuisance variation (position, scale, rotation, colour jitter), on a
-cluttered, noisy background. Pure numpy on a pixel grid, so it is fast and bit-for-bit the same for
+"""Drawing a concept: each concept has a visual identity (shape, colour, texture, the texture's
+colour, part) and every instance is drawn under nuisance variation (position, scale, rotation,
+colour jitter), on a cluttered, noisy background. Pure numpy on a pixel grid, so it is fast and bit-for-bit the same for
 the same random state on every machine.
 
 The identity is what a model has to learn to tie to a name; the attributes are shared between
 concepts (many concepts are red, many are stars), so no single attribute gives a concept away and
-a model must see a concept's own examples to know its combination.
+a model must see a concept's own examples to know its combination. Any two identities differ in at
+least two attributes: with three, a 40-concept world in a tuning run became so easy that concepts seen in 60 pairs
+were recognised as well as those seen in 10,000, and accuracy no longer depended on frequency.
 """
 
 from __future__ import annotations
