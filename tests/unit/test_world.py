@@ -105,3 +105,9 @@ def test_synth_cli_refuses_a_non_empty_output_and_bad_parameters(tmp_path, capsy
     assert "not an empty directory" in capsys.readouterr().err
     assert cli(["synth", "--out", str(tmp_path / "new"), "--misalignment", "1.5"]) == 2
     assert "--misalignment must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_world_report_says_when_a_directory_is_not_a_world(tmp_path, capsys):
+    assert cli(["world-report", "--world", str(tmp_path), "--dataset", "world", "--model", "conceptfreq-world",
+                "--pretrained", "world", "--eval-dataset", "world-eval", "--store", f"chdb://{tmp_path / 'store'}"]) == 2
+    assert "is not a world (no world.json)" in capsys.readouterr().err

@@ -45,6 +45,9 @@ def run(args) -> int:
     from conceptfreq.core.vocabulary import load
     from conceptfreq.world import truth
 
+    from conceptfreq.world.generate import read_summary
+
+    read_summary(args.world)  # a clear error when DIR is not a world, before reading its vocabulary
     vocabulary = load(str(Path(args.world) / "vocab.txt"))
     summary = truth.check_world(args.world, vocabulary.version)
     names = [c["name"] for c in summary["concepts"]]

@@ -161,6 +161,6 @@ def plot(path: Path, names: list[str], accuracy: np.ndarray, counts: dict[str, n
 def check_world(world_dir, vocabulary_version: str) -> dict:
     summary = read_summary(world_dir)
     if summary["vocabulary_version"] != vocabulary_version:
-        raise UserError(f"the vocabulary ({vocabulary_version}) is not the world's ({summary['vocabulary_version']}): "
-                        f"pass --vocab {Path(world_dir) / 'vocab.txt'}")
+        raise UserError(f"{Path(world_dir) / 'vocab.txt'} (version {vocabulary_version}) is not the vocabulary the world "
+                        f"was made with ({summary['vocabulary_version']}): generate the world again")
     return summary
