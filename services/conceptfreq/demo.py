@@ -175,6 +175,8 @@ def paper_artifacts() -> bool:
     print("The paper's counts and zero-shot results, binned as in the paper (its Pearson for RN50 on CC-3M is 0.96):")
     step("report", "--paper-artifacts", paper, "--pretrain", "cc3m", "--model", "RN50", "--count", "integrated",
          "--prompts", "ensemble", "--method", "binned", stage="extras")
+    print("\nThe rarest concepts across CC-3M and CC-12M, for a long-tail test set like the paper's \"Let It Wag!\":")
+    step("longtail", "--paper-artifacts", paper, "--datasets", "cc3m,cc12m", "--k", "10", stage="extras")
     return True
 
 
