@@ -14,7 +14,8 @@ $(STAMP): requirements.lock services/pyproject.toml deploy/scripts/bootstrap.sh
 	bash deploy/scripts/bootstrap.sh $(VENV)
 	touch $(STAMP)
 
-## demo: the whole system on the embedded default (chDB, in-process bus, torch://): count, ingest with images, retag, report
+## demo: the paper's finding end to end on the embedded default (chDB, in-process bus, torch://): a synthetic world,
+## a small CLIP trained in it (cached in demo-output/cache), counts, zero-shot accuracy, the trend, the ground-truth check
 ## demo FULL=1: an ingest through the stack that `make up` started (Kafka, ClickHouse, Triton, every service)
 demo: setup
 ifeq ($(FULL),1)

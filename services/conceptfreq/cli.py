@@ -11,7 +11,7 @@ import sys
 from conceptfreq.errors import UnavailableError, UserError
 
 # Order here is the order in `conceptfreq --help`.
-COMMANDS = ["match", "count", "query", "top", "vocab", "serve", "migrate", "ingest", "status", "retry", "report", "import_paper", "longtail", "predict", "budget", "evaluate", "results", "retag", "export_triton"]
+COMMANDS = ["match", "count", "query", "top", "vocab", "serve", "migrate", "ingest", "status", "retry", "report", "import_paper", "longtail", "predict", "budget", "evaluate", "results", "retag", "export_triton", "synth", "train_clip", "world_report"]
 
 
 def build_parser() -> argparse.ArgumentParser:
