@@ -108,7 +108,7 @@ class CallInterceptor(grpc.ServerInterceptor):
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             finally:
-                GRPC_SECONDS.labels(service, method).observe(time.perf_counter() - started)
+                GRPC_SECONDS.labels(service, method, code.name).observe(time.perf_counter() - started)
                 GRPC_REQUESTS.labels(service, method, code.name).inc()
 
         return grpc.unary_unary_rpc_method_handler(timed, request_deserializer=_tolerant(handler.request_deserializer),

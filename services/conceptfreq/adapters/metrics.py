@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 GRPC_REQUESTS = Counter("conceptfreq_grpc_requests_total", "gRPC requests served", ["service", "method", "code"])
-GRPC_SECONDS = Histogram("conceptfreq_grpc_request_seconds", "gRPC request latency", ["service", "method"],
+GRPC_SECONDS = Histogram("conceptfreq_grpc_request_seconds", "gRPC request latency", ["service", "method", "code"],
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 SAMPLES = Counter("conceptfreq_samples_total", "samples processed", ["stage", "dataset"])
 SKIPPED = Counter("conceptfreq_samples_skipped_total", "samples skipped, by reason", ["stage", "dataset", "reason"])
