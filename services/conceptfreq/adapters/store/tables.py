@@ -7,13 +7,21 @@ of schema or engine touches one package. `{db}` in a statement is the store's da
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Iterable, Sequence
 
+# Test hook only: shifts this process's clock for `now_seq`, so end-to-end tests can run writers
+# whose clocks disagree (real clusters do) without root or libfaketime. Unset in production.
+SKEW_ENV = "CONCEPTFREQ_TEST_CLOCK_SKEW_S"
+
 
 def now_seq() -> int:
-    """A write's `seq`: newer writes of the same key win in ReplacingMergeTree tables and argMax reads."""
-    return time.time_ns()
+    """This process's clock in ns: the floor of a write's `seq`. Newer writes of the same key win in
+    ReplacingMergeTree tables and argMax reads; the ledger raises it above what a key already has
+    (ledger.py), so its order does not depend on clocks."""
+    skew = os.environ.get(SKEW_ENV)
+    return time.time_ns() + (int(float(skew) * 1e9) if skew else 0)
 
 
 class Tables:
