@@ -25,8 +25,10 @@ from conceptfreq.adapters.bus.base import CommitFailed, Message
 from conceptfreq.errors import UnavailableError, UserError
 
 log = logging.getLogger(__name__)
-# kafka-python reports every partition reset and rejoin at INFO: noise in a service's log.
-logging.getLogger("kafka").setLevel(logging.WARNING)
+# kafka-python reports every partition reset and rejoin at INFO: noise in a service's log. (A level
+# the CLI already chose, e.g. silence for one-shot commands, stands.)
+if logging.getLogger("kafka").level == logging.NOTSET:
+    logging.getLogger("kafka").setLevel(logging.WARNING)
 
 # Options a URL may set, and their defaults. Sessions of 10 s notice a killed pod quickly without
 # evicting a busy one; max_poll_interval covers the longest shard parse we expect.
@@ -39,6 +41,9 @@ CLIENT_OPTIONS = {
     "max_block_ms": 30_000,  # how long a send waits for metadata when the broker is down
     "delivery_timeout_ms": 60_000,
     "linger_ms": 5,
+    # How long a one-shot command (ingest, retry) retries an unreachable broker before it exits 3;
+    # services retry for as long as they run.
+    "give_up_ms": 60_000,
 }
 
 # Errors that mean "this consumer no longer owns the partition": the commit cannot succeed, and
@@ -135,6 +140,10 @@ class KafkaBus:
         self.bootstrap = bootstrap
         self.options = options
         self.url = "kafka://" + ",".join(bootstrap)
+
+    @property
+    def give_up_s(self) -> float:
+        return self.options["give_up_ms"] / 1000
 
     def _admin(self) -> KafkaAdminClient:
         try:

@@ -1,6 +1,7 @@
 """Open the count store named by a URL.
 
-- `clickhouse://[user[:password]@]host[:port]/database`: a ClickHouse server (native protocol)
+- `clickhouse://[user[:password]@]host[:port]/database[?connect_timeout_s=5&timeout_s=60]`: a ClickHouse
+  server (native protocol); an unreachable one is UnavailableError within connect_timeout_s
 - `chdb:///absolute/dir` or `chdb://relative/dir`: embedded ClickHouse in that directory (the default)
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from conceptfreq.adapters.store.backends import ChdbBackend, ClickHouseBackend
 from conceptfreq.adapters.store.images import ImageAttempt, Misalignment
@@ -34,7 +35,24 @@ def _clickhouse(url) -> ClickHouseBackend:
     if not database.replace("_", "").isalnum():
         raise UserError(f"invalid ClickHouse database name {database!r} in the store URL: use letters, digits and _")
     return ClickHouseBackend(url.hostname or "127.0.0.1", url.port or 9000, database,
-                             user=unquote(url.username or "default"), password=unquote(url.password or ""))
+                             user=unquote(url.username or "default"), password=unquote(url.password or ""),
+                             **_timeouts(url.query))
+
+
+_TIMEOUTS = {"connect_timeout_s": "connect_timeout", "timeout_s": "send_receive_timeout"}
+
+
+def _timeouts(query: str) -> dict[str, float]:
+    """The store URL's bounds on waiting: connect_timeout_s (default 5) and timeout_s per request (60)."""
+    out = {}
+    for name, value in parse_qsl(query):
+        if name not in _TIMEOUTS:
+            continue  # other options belong to other readers of the URL
+        try:
+            out[_TIMEOUTS[name]] = float(value)
+        except ValueError:
+            raise UserError(f"store option {name}={value!r} must be a number of seconds") from None
+    return out
 
 
 def _chdb(url) -> ChdbBackend:
