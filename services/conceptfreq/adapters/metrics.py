@@ -28,6 +28,12 @@ EVAL_TOP1 = Gauge("conceptfreq_eval_top1_accuracy", "overall top-1 accuracy (per
 
 
 def start_metrics(port: int) -> None:
-    """Serve /metrics on `port`; 0 disables it (tests, CLI runs)."""
+    """Serve /metrics on `port`; 0 disables it (tests, CLI runs). A port in use is a one-line error."""
     if port:
-        start_http_server(port)
+        try:
+            start_http_server(port)
+        except OSError as error:
+            from conceptfreq.errors import UserError
+
+            raise UserError(f"cannot serve metrics on port {port}: {error.strerror or error} "
+                            "(is another service on it? choose another with --metrics-port)") from None
