@@ -183,6 +183,9 @@ def serve(registrations: list[Registration], port: int, host: str = "0.0.0.0", m
         registration.add(registration.servicer, server)
         health_servicer.set(registration.name, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    # The readiness probe's service: bus workers turn it off while stalled (adapters/bus/liveness.py).
+    health_servicer.set("readiness", health_pb2.HealthCheckResponse.SERVING)
+    server.health = health_servicer
     names = [r.name for r in registrations] + [health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
     bound = server.add_insecure_port(f"{host}:{port}")

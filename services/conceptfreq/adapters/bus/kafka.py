@@ -118,6 +118,9 @@ class KafkaBusConsumer:
         except kafka_errors.KafkaError as error:
             raise _unavailable("commit", error) from error
 
+    def assigned(self) -> list[tuple[str, int]]:
+        return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
+
     def lag(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for tp in self._consumer.assignment():
