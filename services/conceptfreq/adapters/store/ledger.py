@@ -96,11 +96,12 @@ class LedgerEntry:
     def skipped(self) -> int:
         return sum(self.skip_reasons.values())
 
-    def row(self, table: LedgerTable, scope: Sequence[str], seq: int) -> tuple:
+    def row(self, table: LedgerTable, scope: Sequence[str], seq: int, updated_at_ms: int | None = None) -> tuple:
         extra = {"model_id": self.model_id}
         return (*scope, self.shard, self.state, self.attempt_id, *(extra[c] for c in table.extra), self.samples,
                 self.skipped, list(self.skip_reasons) + [_NOTE + n for n in self.notes],
-                list(self.skip_reasons.values()) + list(self.notes.values()), self.reason, seq, seq // 1_000_000)
+                list(self.skip_reasons.values()) + list(self.notes.values()), self.reason, seq,
+                seq // 1_000_000 if updated_at_ms is None else updated_at_ms)
 
 
 @dataclass
@@ -174,7 +175,9 @@ class LedgerTables(Tables):
         if not entries:
             return
         seq = self._next_seq(table.name, dict(zip(table.scope, scope)), [entry.shard for entry in entries])
-        self._insert(table.name, table.columns, [entry.row(table, scope, seq) for entry in entries])
+        # updated_at_ms is for people (status: "running for 3 min"), so the writer's clock, not seq.
+        updated = now_seq() // 1_000_000
+        self._insert(table.name, table.columns, [entry.row(table, scope, seq, updated) for entry in entries])
 
     def _latest(self, table: LedgerTable, fixed: Mapping[str, str], shards: Sequence[str] | None = None,
                 entry: type[LedgerEntry] = LedgerEntry) -> list[LedgerEntry]:
