@@ -11,7 +11,8 @@ watches two things:
 
 It is **stalled** when its group has lag on its topic (committed offsets behind the high-water
 marks, read from the broker by a thread of its own, so a loop stuck in a handler is still seen)
-and it made no progress for `stall_after_s` (env CONCEPTFREQ_STALL_AFTER_S, default 300). Then
+and it made no progress for `stall_after_s` (env CONCEPTFREQ_STALL_AFTER_S, default 600, the
+longest shard the Kafka defaults expect: `max_poll_interval_ms`). Then
 `conceptfreq_consumer_stalled` is 1, the health service `readiness` (the Helm chart's readiness
 probe) says NOT_SERVING, and the ConceptfreqConsumerStalled alert fires. Liveness stays SERVING:
 restarting every parser during a store outage would not help.
@@ -34,7 +35,7 @@ STALL_ENV = "CONCEPTFREQ_STALL_AFTER_S"
 
 
 def stall_after_s() -> float:
-    value = os.environ.get(STALL_ENV, "300")
+    value = os.environ.get(STALL_ENV, "600")
     try:
         return float(value)
     except ValueError:
