@@ -23,10 +23,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SERVICE_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(command: str, verbose: bool) -> None:
+    """Services (`serve`, `python -m conceptfreq.NAME`, the image's entrypoint) log per-shard lines at
+    INFO with timestamps, however they were started: they run for days, and those lines are what an
+    incident needs. One-shot commands print warnings only; a dependency they give up on ends in one
+    line (main), so the client libraries' per-attempt noise is kept for -v."""
+    if command == "serve":
+        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=SERVICE_LOG_FORMAT, force=True)
+        return
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for noisy in ("kafka", "clickhouse_driver", "conceptfreq.adapters.bus.retry"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.command, args.verbose)
     try:
         return int(args.func(args) or 0)
     except UserError as error:

@@ -148,8 +148,10 @@ def test_services_use_grpc_health_probes_on_their_grpc_port(defaults):
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         port = {p["name"]: p["containerPort"] for p in container["ports"]}["grpc"]
         assert env_of(container)["CONCEPTFREQ_GRPC_PORT"]["value"] == str(port)
-        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        for probe in ("startupProbe", "livenessProbe"):
             assert container[probe]["grpc"] == {"port": port}, (deployment["metadata"]["name"], probe)
+        # Readiness asks for the health service a stalled bus worker turns off (adapters/bus/liveness.py).
+        assert container["readinessProbe"]["grpc"] == {"port": port, "service": "readiness"}, deployment["metadata"]["name"]
 
 
 # --- wiring between objects ----------------------------------------------------------------------

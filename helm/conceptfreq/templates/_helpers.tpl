@@ -295,6 +295,10 @@ conceptfreq server answers). args: (dict "root" $ "component" "parser")
 {{ $kind }}Probe:
   grpc:
     port: {{ $port }}
+    {{- if eq $kind "readiness" }}
+    # Bus workers turn this one off while stalled (lag waiting, no progress); liveness stays on.
+    service: readiness
+    {{- end }}
   periodSeconds: {{ $probe.periodSeconds }}
   timeoutSeconds: {{ $probe.timeoutSeconds }}
   failureThreshold: {{ $probe.failureThreshold }}

@@ -85,15 +85,66 @@ def _tolerant(deserializer):
     return decode
 
 
+class MalformedRequest(UserError):
+    """A request message (of a streaming call) whose bytes do not decode."""
+
+
+def _checked(requests, method: str):
+    """A request stream that raises MalformedRequest at the first message that did not decode."""
+    for request in requests:
+        if isinstance(request, _Undecodable):
+            raise MalformedRequest(f"malformed {method} request: {request.error}")
+        yield request
+
+
+def _streaming(handler, method: str):
+    """The handler of a streaming RPC with its requests decoded tolerantly: a malformed one ends the
+    call with INVALID_ARGUMENT, whether or not the servicer maps errors itself."""
+    deserializer = _tolerant(handler.request_deserializer)
+    serializer = handler.response_serializer
+
+    def invalid(context, error: MalformedRequest):
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+
+    if handler.unary_stream is not None:
+        behaviour = handler.unary_stream
+
+        def unary_stream(request, context):
+            if isinstance(request, _Undecodable):
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed {method} request: {request.error}")
+            yield from behaviour(request, context)
+        return grpc.unary_stream_rpc_method_handler(unary_stream, request_deserializer=deserializer, response_serializer=serializer)
+    if handler.stream_unary is not None:
+        behaviour = handler.stream_unary
+
+        def stream_unary(requests, context):
+            try:
+                return behaviour(_checked(requests, method), context)
+            except MalformedRequest as error:
+                invalid(context, error)
+        return grpc.stream_unary_rpc_method_handler(stream_unary, request_deserializer=deserializer, response_serializer=serializer)
+    behaviour = handler.stream_stream
+
+    def stream_stream(requests, context):
+        try:
+            yield from behaviour(_checked(requests, method), context)
+        except MalformedRequest as error:
+            invalid(context, error)
+    return grpc.stream_stream_rpc_method_handler(stream_stream, request_deserializer=deserializer, response_serializer=serializer)
+
+
 class CallInterceptor(grpc.ServerInterceptor):
     """Counts and times every unary gRPC call by service, method and status code, and answers
-    malformed request bytes with INVALID_ARGUMENT (grpc's own answer would be INTERNAL)."""
+    malformed request bytes with INVALID_ARGUMENT on every kind of call, unary or streaming
+    (grpc's own answer would be INTERNAL)."""
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
         service, _, method = handler_call_details.method.strip("/").rpartition("/")
+        if handler.unary_unary is None:
+            return _streaming(handler, method)
         behaviour = handler.unary_unary
 
         def timed(request, context):
@@ -153,6 +204,9 @@ def serve(registrations: list[Registration], port: int, host: str = "0.0.0.0", m
         registration.add(registration.servicer, server)
         health_servicer.set(registration.name, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    # The readiness probe's service: bus workers turn it off while stalled (adapters/bus/liveness.py).
+    health_servicer.set("readiness", health_pb2.HealthCheckResponse.SERVING)
+    server.health = health_servicer
     names = [r.name for r in registrations] + [health.SERVICE_NAME, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
     address = f"{host}:{port}"

@@ -136,7 +136,8 @@ def open_image(data: bytes | None, *, max_pixels: int = DEFAULT_MAX_PIXELS, draf
     except UnidentifiedImageError as error:
         raise ImageSkipped("undecodable", str(error)) from None
     except OSError as error:
-        reason = "truncated" if "truncated" in str(error) else "undecodable"
+        # Pillow says "image file is truncated" or "Truncated File Read", depending on the decoder.
+        reason = "truncated" if "truncated" in str(error).lower() else "undecodable"
         raise ImageSkipped(reason, str(error)) from None
     except Exception as error:  # noqa: BLE001 - decoders fail in many ways (SyntaxError, ValueError, MemoryError...)
         raise ImageSkipped("undecodable", f"{type(error).__name__}: {error}") from None

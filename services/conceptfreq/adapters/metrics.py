@@ -15,6 +15,11 @@ SHARD_SECONDS = Histogram("conceptfreq_shard_seconds", "time to process one shar
                           buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))
 IN_FLIGHT = Gauge("conceptfreq_shards_in_flight", "shards being processed now", ["stage"])
 CONSUMER_LAG = Gauge("conceptfreq_consumer_lag", "messages behind the partition high-watermark", ["group", "topic"])
+# Stalls (adapters/bus/liveness.py): a worker that is assigned nothing, or consumes nothing, while its group has lag.
+CONSUMER_ASSIGNED = Gauge("conceptfreq_consumer_assigned_partitions", "partitions assigned to this consumer", ["group", "topic"])
+CONSUMER_IDLE = Gauge("conceptfreq_consumer_seconds_since_progress",
+                      "seconds since this consumer last handled a message or its group last had no lag", ["group"])
+CONSUMER_STALLED = Gauge("conceptfreq_consumer_stalled", "1 while the group has lag and this consumer made no progress", ["group"])
 RETRIES = Counter("conceptfreq_retries_total", "transient failures retried", ["stage", "target"])
 DEAD_LETTERS = Counter("conceptfreq_dead_letters_total", "messages sent to the dead-letter topic", ["group", "error_type"])
 SHARD_END_TO_END = Histogram("conceptfreq_shard_end_to_end_seconds", "from a shard's announcement (ingest) to its counting",
@@ -28,6 +33,13 @@ EVAL_TOP1 = Gauge("conceptfreq_eval_top1_accuracy", "overall top-1 accuracy (per
 
 
 def start_metrics(port: int, host: str = "0.0.0.0") -> None:
-    """Serve /metrics on `port` of `host` (the service's own listen address); 0 disables it (tests, CLI runs)."""
+    """Serve /metrics on `port` of `host` (the service's own listen address); 0 disables it (tests,
+    CLI runs). A port in use is a one-line error."""
     if port:
-        start_http_server(port, addr=host)
+        try:
+            start_http_server(port, addr=host)
+        except OSError as error:
+            from conceptfreq.errors import UserError
+
+            raise UserError(f"cannot serve metrics on port {port} of {host}: {error.strerror or error} "
+                            "(is another service on it? choose another with --metrics-port)") from None

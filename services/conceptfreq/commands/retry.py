@@ -19,7 +19,7 @@ from conceptfreq.core.counting import DONE, FAILED, PENDING
 from conceptfreq.pipeline.progress import shard_progress, worker_stages
 from conceptfreq.errors import NotFoundError
 from conceptfreq.commands.options import add_bus, add_dataset, add_run, add_store, config_from, store_url, topics
-from conceptfreq.pipeline.announce import Announced, ledger_progress, publish_events
+from conceptfreq.pipeline.announce import Announced, connect, ledger_progress, publish_events
 from conceptfreq.pipeline.config import RunConfig, TaggingConfig
 from conceptfreq.pipeline.run import embedded_tagger, follow
 from conceptfreq.v1 import events_pb2
@@ -72,9 +72,15 @@ def run(args) -> int:
                     reset.setdefault(stage, []).append((shard, "", 0))
                 events.append(retry_event(recorded.get(shard), args.dataset, shard, version, failed or sorted(workers), now_ms))
             # Pending before publishing: written after, it could land on top of the retried outcome.
-            for stage, shards in reset.items():
-                store.record_states(args.dataset, version, stage, PENDING, shards, reason="retry requested")
-            publish_events(bus, names, events)
+            # But the bus before either: an unreachable broker must leave the failed shards failed.
+            producer = connect(bus, names.names, names.partitions) if events else None
+            try:
+                for stage, shards in reset.items():
+                    store.record_states(args.dataset, version, stage, PENDING, shards, reason="retry requested")
+                publish_events(bus, names, events, producer=producer)
+            finally:
+                if producer is not None:
+                    producer.close()
             summary = Announced(args.dataset, version, shards=len(rows), published=[e.shard_url for e in events], started_ms=now_ms)
             if tagger is None:  # retried image stages need the in-process tagger, as in ingest
                 tagger = embedded_tagger(config_from(TaggingConfig, args), store, bus, {stage for event in events for stage in event.stages},

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from typing import Callable
 
@@ -98,6 +97,5 @@ def main_for(name: str) -> None:
     """Entry point of `python -m conceptfreq.NAME`."""
     from conceptfreq.cli import main
 
-    # Services run for days: timestamps make per-shard log lines usable in an incident.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Logging is set up by main, as for `conceptfreq serve NAME` (cli.configure_logging).
     sys.exit(main(["serve", name, *sys.argv[1:]]))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from conceptfreq.adapters.bus import Bus, Topics
+from conceptfreq.adapters.bus.base import Producer
 from conceptfreq.adapters.bus.events import shard_event, shard_key
 from conceptfreq.adapters.bus.retry import Retrier
 from conceptfreq.adapters.store import CountStore, ShardState
@@ -90,8 +91,23 @@ class Announce:
                   if all(stage in rows for stage in stages)}
         publish, done, failed = plan(shards, states, force)
         summary.already_done, summary.failed = len(done), failed
+        # The bus first: a shard is marked pending only once its event can be published, so an
+        # unreachable broker leaves the ledger as it was (and ingest exits 3 within give_up_ms).
+        producer = connect(self.bus, self.topics.names, self.topics.partitions) if publish else None
+        try:
+            self._announce(summary, publish, set(states), stages, format, caption_column, force, producer)
+        finally:
+            if producer is not None:
+                producer.close()
+        return summary
+
+    def _announce(self, summary: Announced, publish: list[str], known: set[str], stages: Sequence[str], format: str,
+                  caption_column: str, force: bool, producer: Producer | None) -> None:
+        dataset, version = summary.dataset, summary.vocabulary_version
         self.store.announce(dataset, version, publish, stages)
-        summary.new = sum(shard not in states for shard in publish)
+        summary.new = sum(shard not in known for shard in publish)
+        if not publish:
+            return
         summary.started_ms = time.time_ns() // 1_000_000
         with ThreadPoolExecutor(16) as pool:  # object stores answer each HEAD in tens of ms
             described = list(pool.map(describe, publish))
@@ -99,26 +115,34 @@ class Announce:
                               format=format, caption_column=caption_column, stages=stages, force=force)
                   for shard, (size, checksum) in zip(publish, described)]
         self.store.record_events(dataset, version, [(e.shard_url, e.SerializeToString()) for e in events])
-        publish_events(self.bus, self.topics, events)
+        publish_events(self.bus, self.topics, events, producer=producer)
         summary.published = publish
-        return summary
 
 
-def publish_events(bus: Bus, topics: Topics, events: Sequence[events_pb2.ShardEvent]) -> None:
+def connect(bus: Bus, topics: Sequence[str], partitions: int) -> Producer:
+    """Create the topics and connect a producer, retrying a broker that is away for at most the
+    bus's `give_up_s` (then UnavailableError: the CLI exits 3 with one line)."""
+    retrier = Retrier(stage="ingest", give_up_s=getattr(bus, "give_up_s", None))
+    retrier.call(lambda: bus.create_topics(list(dict.fromkeys(topics)), partitions), "create topics")
+    return retrier.call(bus.producer, "connect producer")
+
+
+def publish_events(bus: Bus, topics: Topics, events: Sequence[events_pb2.ShardEvent], producer: Producer | None = None) -> None:
     publish(bus, topics.shards, [(e.SerializeToString(), shard_key(e.dataset, e.shard_url)) for e in events],
-            create=topics.names, partitions=topics.partitions)
+            create=topics.names, partitions=topics.partitions, producer=producer)
 
 
 def publish(bus: Bus, topic: str, messages: Sequence[tuple[bytes, bytes]], *, create: Sequence[str] = (),
-            partitions: int = 16) -> None:
-    """Send (value, key) messages to `topic`, creating it (and `create`) first; returns once they
-    are durable (the producers are acks=all)."""
-    retrier = Retrier(stage="ingest")
-    retrier.call(lambda: bus.create_topics(list(dict.fromkeys([topic, *create])), partitions), "create topics")
-    producer = retrier.call(bus.producer, "connect producer")
+            partitions: int = 16, producer: Producer | None = None) -> None:
+    """Send (value, key) messages to `topic`, creating it (and `create`) first unless `producer` is
+    already connected; returns once they are durable (the producers are acks=all)."""
+    own = producer is None
+    if own:
+        producer = connect(bus, [topic, *create], partitions)
     try:
         for value, key in messages:
             producer.send(topic, value, key)
         producer.flush()
     finally:
-        producer.close()
+        if own:
+            producer.close()

@@ -23,12 +23,12 @@ from tqdm import tqdm
 
 from conceptfreq.adapters.bus import Bus, Topics
 from conceptfreq.adapters.bus.retry import Retrier
-from conceptfreq.adapters.shards import ShardError
+from conceptfreq.adapters.shards import ShardError, filesystem, shard_format
 from conceptfreq.adapters.store import CountStore
 from conceptfreq.core.counting import DONE, FAILED, IMAGE, TEXT, ShardResult
 from conceptfreq.core.matching import DEFAULT_METHOD
 from conceptfreq.core.vocabulary import Vocabulary
-from conceptfreq.errors import UnavailableError
+from conceptfreq.errors import UnavailableError, UserError
 from conceptfreq.pipeline.announce import Announced, ledger_progress
 from conceptfreq.pipeline.config import RunConfig, TaggingConfig
 from conceptfreq.pipeline.counting import Counting
@@ -142,7 +142,7 @@ def _parse(task: tuple[str, str]) -> tuple[str, ShardResult | None, str]:
     dataset, shard = task
     try:
         return shard, _stage.run(dataset, shard), ""
-    except (ShardError, UnavailableError) as error:  # unavailable: a later `count --skip-done` retries it
+    except (ShardError, UnavailableError, UserError) as error:  # unavailable: a later `count --skip-done` retries it
         return shard, None, getattr(error, "reason", None) or str(error)
     except Exception as error:  # noqa: BLE001 - one bad shard must not end the run; the reason is kept
         log.exception("unexpected error parsing %s", shard)
@@ -168,6 +168,9 @@ def count_shards(store: CountStore, dataset: str, shards: Sequence[str], vocabul
         done = {s.shard for s in store.shard_states(dataset, vocabulary.version) if s.stage == TEXT and s.state == DONE}
         summary.already_done = sum(shard in done for shard in shards)
         todo = [s for s in shards if s not in done]
+    for shard in todo:  # a URL no reader takes is the user's to fix: one line (exit 2) before any work
+        shard_format(shard)
+        filesystem(shard)
     store.announce(dataset, vocabulary.version, todo)
     with ShardBar(len(todo), f"count {dataset}", enabled=progress) as bar:
         for shard, result, error in _results([(dataset, s) for s in todo], workers, (vocabulary, method, caption_column)):

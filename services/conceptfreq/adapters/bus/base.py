@@ -67,6 +67,9 @@ class Consumer(Protocol):
         """Mark these messages (and all before them on their partitions) as processed by the group.
         Raises CommitFailed if the partition moved to another consumer."""
 
+    def assigned(self) -> list[tuple[str, int]]:
+        """The (topic, partition)s this consumer owns now."""
+
     def lag(self) -> dict[str, int]:
         """{topic: messages behind the high-watermark} over the partitions this consumer owns."""
 

@@ -127,6 +127,10 @@ class InprocConsumer:
                     raise CommitFailed(f"partition {tp} is no longer assigned to this consumer")
                 self._group.committed[tp] = max(self._group.committed.get(tp, 0), message.offset + 1)
 
+    def assigned(self) -> list[tuple[str, int]]:
+        with self._broker.changed:
+            return sorted(self.assignment)
+
     def lag(self) -> dict[str, int]:
         with self._broker.changed:
             out: dict[str, int] = {}

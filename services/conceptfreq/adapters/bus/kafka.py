@@ -32,8 +32,10 @@ from conceptfreq.adapters.bus.base import CommitFailed, Message
 from conceptfreq.errors import UnavailableError, UserError
 
 log = logging.getLogger(__name__)
-# kafka-python reports every partition reset and rejoin at INFO: noise in a service's log.
-logging.getLogger("kafka").setLevel(logging.WARNING)
+# kafka-python reports every partition reset and rejoin at INFO: noise in a service's log. (A level
+# the CLI already chose, e.g. silence for one-shot commands, stands.)
+if logging.getLogger("kafka").level == logging.NOTSET:
+    logging.getLogger("kafka").setLevel(logging.WARNING)
 
 # Options a URL may set, and their defaults. Sessions of 10 s notice a killed pod quickly without
 # evicting a busy one; max_poll_interval covers the longest shard parse we expect.
@@ -46,6 +48,9 @@ CLIENT_OPTIONS = {
     "max_block_ms": 30_000,  # how long a send waits for metadata when the broker is down
     "delivery_timeout_ms": 60_000,
     "linger_ms": 5,
+    # How long a one-shot command (ingest, retry) retries an unreachable broker before it exits 3;
+    # services retry for as long as they run.
+    "give_up_ms": 60_000,
 }
 
 # Security settings a URL may set: kafka-python's names, passed to every client as they are.
@@ -130,6 +135,9 @@ class KafkaBusConsumer:
         except kafka_errors.KafkaError as error:
             raise _unavailable("commit", error) from error
 
+    def assigned(self) -> list[tuple[str, int]]:
+        return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
+
     def lag(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for tp in self._consumer.assignment():
@@ -153,6 +161,10 @@ class KafkaBus:
         self.options = options
         self.security = security or {}  # kafka-python keyword arguments: TLS and SASL
         self.url = "kafka://" + ",".join(bootstrap)
+
+    @property
+    def give_up_s(self) -> float:
+        return self.options["give_up_ms"] / 1000
 
     def _admin(self) -> KafkaAdminClient:
         try:

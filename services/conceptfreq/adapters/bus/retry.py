@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
@@ -43,11 +44,15 @@ class Retrier:
     """Calls a function until it stops raising a transient error (UnavailableError), waiting with
     backoff in between. `stop` (set on SIGTERM) ends the waiting with Abandoned, so a pod never
     hangs in shutdown on a dead dependency. Other errors are retried `other_attempts` times at
-    most: some are transient in disguise (a server-side timeout), and a real bug must not loop."""
+    most: some are transient in disguise (a server-side timeout), and a real bug must not loop.
+
+    `give_up_s` bounds the retrying of one call: a one-shot command (ingest, retry) must exit with
+    one line when a dependency stays away, while a service (None) waits for it as long as it lives."""
 
     def __init__(self, stop: threading.Event | None = None, backoff: Backoff = Backoff(), *, stage: str = "",
-                 other_attempts: int = 3, rng: random.Random | None = None):
+                 other_attempts: int = 3, rng: random.Random | None = None, give_up_s: float | None = None):
         self.stop = stop or threading.Event()
+        self.give_up_s = give_up_s
         self.backoff = backoff
         self.stage = stage
         self.other_attempts = other_attempts
@@ -56,6 +61,7 @@ class Retrier:
     def call(self, fn: Callable[[], T], what: str, permanent: tuple[type[BaseException], ...] = ()) -> T:
         attempt = 0
         others = 0
+        deadline = None if self.give_up_s is None else time.monotonic() + self.give_up_s
         while True:
             try:
                 return fn()
@@ -72,6 +78,13 @@ class Retrier:
             if self.stop.is_set():
                 raise Abandoned(f"{what}: shutting down while retrying ({reason})") from reason
             delay = self.backoff.delay(attempt, self._rng)
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if isinstance(reason, UnavailableError):
+                        raise UnavailableError(f"{what}: gave up after {self.give_up_s:g}s: {reason}") from reason
+                    raise reason
+                delay = min(delay, left)
             RETRIES.labels(self.stage, what).inc()
             log.warning("%s: %s; retrying in %.2fs", what, reason, delay)
             attempt += 1

@@ -8,6 +8,8 @@ Failure policy, in one place so every service behaves the same:
   error that persists over a few tries, sends the message to the dead-letter topic with the reason,
   lets the handler mark the shard failed, and is then committed, so one bad shard never blocks a
   partition;
+- **stalls** are seen (liveness.py): a worker whose group has lag while it makes no progress says
+  so in its metrics, its log and its readiness probe;
 - **stop** (SIGTERM) lets the message in hand finish (or abandons it if it is waiting on a dead
   dependency), commits what is durable, and leaves the group; what was polled but not committed
   is redelivered to the partition's next owner.
@@ -23,6 +25,7 @@ from typing import Callable, Protocol
 
 from conceptfreq.adapters.bus.base import Bus, CommitFailed, Consumer, Message, Producer, Topics
 from conceptfreq.adapters.bus.events import PermanentError, dead_letter
+from conceptfreq.adapters.bus.liveness import Liveness, group_lag_of
 from conceptfreq.adapters.bus.retry import Abandoned, Retrier
 from conceptfreq.adapters.metrics import CONSUMER_LAG, DEAD_LETTERS
 from conceptfreq.adapters.store import CountStore, open_store
@@ -46,7 +49,9 @@ class Handler(Protocol):
 
 class ConsumeLoop:
     def __init__(self, consumer: Consumer, producer: Producer, handler: Handler, *, group: str, dead_letter_topic: str,
-                 retrier: Retrier, batch_s: float = 0.0, poll_s: float = 0.5, lag_every_s: float = 5.0):
+                 retrier: Retrier, batch_s: float = 0.0, poll_s: float = 0.5, lag_every_s: float = 5.0,
+                 liveness: Liveness | None = None):
+        self.liveness = liveness
         self.consumer = consumer
         self.producer = producer
         self.handler = handler
@@ -71,10 +76,14 @@ class ConsumeLoop:
                 # the backlog is drained, and the batch is made durable without waiting for more.
                 wait_s = 0.0 if pending else self.poll_s
                 messages = self.retrier.call(lambda: self.consumer.poll(wait_s), "poll")
+                if self.liveness is not None:
+                    self.liveness.assigned(self.consumer.assigned())
                 for message in messages:
                     if self.stop.is_set():
                         break  # the rest stays uncommitted: redelivered to the next owner
                     self._process(message)
+                    if self.liveness is not None:
+                        self.liveness.progressed()
                     if not pending:
                         batch_started = time.monotonic()
                     pending.append(message)
@@ -142,7 +151,7 @@ def start_loop(bus: Bus, topics: Topics, *, group: str, topic: str, handler: Cal
     producer = retrier.call(bus.producer, "connect producer")
     consumer = retrier.call(lambda: bus.consumer([topic], group, max_records), "join group")
     return ConsumeLoop(consumer, producer, handler(producer), group=group, dead_letter_topic=topics.dead_letter,
-                       retrier=retrier, batch_s=batch_s)
+                       retrier=retrier, batch_s=batch_s, liveness=Liveness(group, topic, group_lag_of(bus, group, topic)))
 
 
 def start_service(stage: str, store_url: str) -> tuple[Retrier, CountStore]:
@@ -163,13 +172,19 @@ def stop_on_signals(stop: threading.Event) -> None:
 def serve_until_stopped(start: Callable[[], ConsumeLoop], server, banner: str, *closers: Callable[[], None]) -> int:
     """A bus-driven service's life: join the group, run until SIGTERM, then stop the gRPC server and
     release what it holds. A stop that comes while the loop is still connecting is not an error."""
+    loop = None
     try:
         loop = start()
+        if loop.liveness is not None:
+            loop.liveness.attach(server)
+            loop.liveness.start()
         print(banner, flush=True)
         loop.run()
     except Abandoned:
         log.info("stopped while starting")
     finally:
+        if loop is not None and loop.liveness is not None:
+            loop.liveness.close()
         server.stop(grace=5).wait()
         for close in closers:
             close()

@@ -133,6 +133,8 @@ def _as_shard_errors(url: str, samples: Iterator[Sample]) -> Iterator[Sample]:
     except ShardError:
         raise
     except FileNotFoundError as exc:
+        if connection_failure(exc):
+            raise UnavailableError(f"{url}: connection failed ({connection_failure(exc)})") from exc
         raise ShardError(url, "missing: no such file") from exc
     except IsADirectoryError as exc:
         raise ShardError(url, "is a directory, not a shard") from exc
@@ -143,6 +145,19 @@ def _as_shard_errors(url: str, samples: Iterator[Sample]) -> Iterator[Sample]:
     except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
         # pyarrow's ArrowInvalid/ArrowIOError subclass ValueError/OSError, so corrupt parquet lands here.
         raise ShardError(url, f"unreadable: {type(exc).__name__}: {exc}") from exc
+
+
+def connection_failure(error: BaseException) -> str:
+    """The connection error behind `error`, if any, as one line; "" if there is none. fsspec's HTTP
+    filesystem reports a server that refuses the connection as FileNotFoundError; that is transient
+    (the server may be restarting), not a missing shard."""
+    seen: BaseException | None = error
+    while seen is not None:
+        names = {c.__name__ for c in type(seen).__mro__}
+        if isinstance(seen, (ConnectionError, TimeoutError)) or "ClientConnectionError" in names:
+            return f"{type(seen).__name__}: {seen}"
+        seen = seen.__cause__ or seen.__context__
+    return ""
 
 
 def _decode(raw: bytes) -> tuple[str, bool]:

@@ -6,7 +6,8 @@
   over to; `insert_quorum=N` makes an insert wait for N replicas (safer, but writes stop while
   fewer are up); `distributed_ddl_task_timeout=S`; `secure=1` with `ca_certs=`, `certfile=`,
   `keyfile=`, `verify=0|1` for TLS; `password_file=PATH` reads the password from a file (a
-  mounted Secret) instead of the URL.
+  mounted Secret) instead of the URL; `connect_timeout_s=5` and `timeout_s=60` bound the waits: an
+  unreachable server is UnavailableError within them.
 - `chdb:///absolute/dir` or `chdb://relative/dir`: embedded ClickHouse in that directory (the default)
 """
 
@@ -41,7 +42,10 @@ CLICKHOUSE_OPTIONS = {
     "cluster": "name", "alt_hosts": "hosts", "password_file": "path",
     "insert_quorum": "setting", "distributed_ddl_task_timeout": "setting",
     "secure": "tls-flag", "verify": "tls-flag", "ca_certs": "tls", "certfile": "tls", "keyfile": "tls",
+    "connect_timeout_s": "seconds", "timeout_s": "seconds",
 }
+# The seconds options and the clickhouse-driver argument each becomes.
+_TIMEOUTS = {"connect_timeout_s": "connect_timeout", "timeout_s": "send_receive_timeout"}
 
 
 def _clickhouse_options(url) -> dict:
@@ -60,6 +64,11 @@ def _clickhouse_options(url) -> dict:
             options["tls"][name] = value in ("1", "true")
         elif kind == "tls":
             options["tls"][name] = value
+        elif kind == "seconds":
+            try:
+                options.setdefault("timeouts", {})[_TIMEOUTS[name]] = float(value)
+            except ValueError:
+                raise UserError(f"store option {name}={value!r} must be a number of seconds") from None
         elif kind == "name" and not value.replace("_", "").replace("-", "").isalnum():
             raise UserError(f"invalid ClickHouse cluster name {value!r} in the store URL: use letters, digits, - and _")
         else:
@@ -81,7 +90,7 @@ def _clickhouse(url) -> ClickHouseBackend:
     return ClickHouseBackend(url.hostname or "127.0.0.1", url.port or 9000, database,
                              user=unquote(url.username or "default"), password=password,
                              cluster=options.get("cluster", ""), alt_hosts=options.get("alt_hosts", ""),
-                             settings=options["settings"], tls=options["tls"])
+                             settings=options["settings"], tls=options["tls"], **options.get("timeouts", {}))
 
 
 def _chdb(url) -> ChdbBackend:

@@ -10,6 +10,22 @@ see rows whose (shard, attempt_id) is the latest ledger row of the shard, and on
 One abstraction serves two tables that differ only in what a shard belongs to (`LedgerTable.scope`):
 training shards per (dataset, vocabulary version, stage) in `shard_ledger`, evaluation shards per
 evaluation in `eval_ledger`. Both are append-only; the latest row (highest seq) of a key is its state.
+
+The order of a key's rows does not depend on any clock. Writers run on different machines whose
+clocks differ (by minutes, in a real cluster), so `seq` is a logical clock, not a timestamp: every
+append reads the highest seq its keys already have and writes one more than that, or its own
+clock's reading when that is higher (`LedgerTables._next_seq`). Hence the rule:
+
+    a row outranks every row of its key that existed when it was written.
+
+A write that follows another one in fact (the parser's `done` after ingest's `pending`, a retry's
+`pending` after the `failed` it resets, a redelivered parse after the first one's `done`) always
+wins, whatever the writers' clocks say. Only writes that race (neither saw the other: two parsers
+on one redelivered shard) are ordered by their clocks; each of them is a complete attempt, so
+either outcome counts every sample once. Every `pending` is followed by a publish, and the parse
+it causes is written after it, so a shard never stays pending because some writer's clock runs
+fast. The clock floor only keeps seq roughly in time order across keys (`vocabulary_versions`).
+The shard events `retry` republishes (`shard_events`) follow the same rule.
 """
 
 from __future__ import annotations
@@ -80,11 +96,12 @@ class LedgerEntry:
     def skipped(self) -> int:
         return sum(self.skip_reasons.values())
 
-    def row(self, table: LedgerTable, scope: Sequence[str], seq: int) -> tuple:
+    def row(self, table: LedgerTable, scope: Sequence[str], seq: int, updated_at_ms: int | None = None) -> tuple:
         extra = {"model_id": self.model_id}
         return (*scope, self.shard, self.state, self.attempt_id, *(extra[c] for c in table.extra), self.samples,
                 self.skipped, list(self.skip_reasons) + [_NOTE + n for n in self.notes],
-                list(self.skip_reasons.values()) + list(self.notes.values()), self.reason, seq, seq // 1_000_000)
+                list(self.skip_reasons.values()) + list(self.notes.values()), self.reason, seq,
+                seq // 1_000_000 if updated_at_ms is None else updated_at_ms)
 
 
 @dataclass
@@ -146,10 +163,21 @@ class DatasetSummary:
 class LedgerTables(Tables):
     # --- any ledger -------------------------------------------------------------------------------
 
+    def _next_seq(self, table: str, scope: Mapping[str, str], shards: Sequence[str]) -> int:
+        """The seq of a write to these keys: above every seq they have (module docstring)."""
+        where = " AND ".join([f"{c} = %({c})s" for c in scope] + ["shard IN %(shards)s"])
+        (latest,), = self._execute(f"SELECT max(seq) FROM {{db}}.{table} WHERE {where}", **scope,
+                                   shards=tuple(dict.fromkeys(shards))) or [(0,)]
+        return max(now_seq(), int(latest or 0) + 1)
+
     def _append(self, table: LedgerTable, scope: Sequence[str], entries: Sequence[LedgerEntry]) -> None:
         """Ledger rows in one insert (ClickHouse wants few, big inserts), all with one seq."""
-        seq = now_seq()
-        self._insert(table.name, table.columns, [entry.row(table, scope, seq) for entry in entries])
+        if not entries:
+            return
+        seq = self._next_seq(table.name, dict(zip(table.scope, scope)), [entry.shard for entry in entries])
+        # updated_at_ms is for people (status: "running for 3 min"), so the writer's clock, not seq.
+        updated = now_seq() // 1_000_000
+        self._insert(table.name, table.columns, [entry.row(table, scope, seq, updated) for entry in entries])
 
     def _latest(self, table: LedgerTable, fixed: Mapping[str, str], shards: Sequence[str] | None = None,
                 entry: type[LedgerEntry] = LedgerEntry, stages: Sequence[str] | None = None) -> list[LedgerEntry]:
@@ -253,7 +281,10 @@ class LedgerTables(Tables):
 
     def record_events(self, dataset: str, vocabulary_version: str, events: Sequence[tuple[str, bytes]]) -> None:
         """Keep the serialized ShardEvent of each (shard, event) pair; the latest per shard wins."""
-        seq = now_seq()
+        if not events:
+            return
+        seq = self._next_seq("shard_events", {"dataset": dataset, "vocabulary_version": vocabulary_version},
+                             [shard for shard, _ in events])
         self._insert("shard_events", ["dataset", "vocabulary_version", "shard", "event", "seq"],
                      [(dataset, vocabulary_version, shard, base64.b64encode(event).decode(), seq) for shard, event in events])
 

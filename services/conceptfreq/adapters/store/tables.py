@@ -7,13 +7,24 @@ of schema or engine touches one package. `{db}` in a statement is the store's da
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from typing import Iterable, Sequence
 
+from conceptfreq.errors import UnavailableError
+
+# Test hook only: shifts this process's clock for `now_seq`, so end-to-end tests can run writers
+# whose clocks disagree (real clusters do) without root or libfaketime. Unset in production.
+SKEW_ENV = "CONCEPTFREQ_TEST_CLOCK_SKEW_S"
+
 
 def now_seq() -> int:
-    """A write's `seq`: newer writes of the same key win in ReplacingMergeTree tables and argMax reads."""
-    return time.time_ns()
+    """This process's clock in ns: the floor of a write's `seq`. Newer writes of the same key win in
+    ReplacingMergeTree tables and argMax reads; the ledger raises it above what a key already has
+    (ledger.py), so its order does not depend on clocks."""
+    skew = os.environ.get(SKEW_ENV)
+    return time.time_ns() + (int(float(skew) * 1e9) if skew else 0)
 
 
 class Tables:
@@ -32,7 +43,29 @@ class Tables:
         return template.replace("{db}", self.db)
 
     def _execute(self, template: str, **params) -> list[tuple]:
-        return self.backend.execute(self._sql(template), params)
+        try:
+            return self.backend.execute(self._sql(template), params)
+        except Exception as error:
+            raise _out_of_space(self.location, error) or error
 
     def _insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
-        self.backend.insert(f"{self.db}.{table}", columns, rows)
+        try:
+            self.backend.insert(f"{self.db}.{table}", columns, rows)
+        except Exception as error:
+            raise _out_of_space(self.location, error) or error
+
+
+# How a full disk shows: ClickHouse's error code (server and chDB alike) or the OS's ENOSPC.
+_FULL = ("NOT_ENOUGH_SPACE", "No space left on device", "Cannot reserve")
+
+
+def _out_of_space(location: str, error: Exception) -> UnavailableError | None:
+    """A full disk as one line: UnavailableError, since writes succeed again once space is freed
+    (services retry; a command exits 3). None for any other error."""
+    if isinstance(error, UnavailableError):
+        return None
+    text = str(error)
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or any(marker in text for marker in _FULL):
+        detail = next((line.strip() for line in text.splitlines() if any(m in line for m in _FULL)), text.strip())
+        return UnavailableError(f"the store at {location} is out of disk space; free some and retry ({detail[:300]})")
+    return None
