@@ -174,3 +174,14 @@ def test_totals_cost_follows_the_changed_shards(store):
     assert store.concept_totals("ds", V) == {0: {"text": 5, "image": 0, "matched": 0}}
     store.advance_totals("ds", V, ["s5"])
     assert store.concept_totals("ds", V) == store.frequencies("ds", V)
+
+
+def test_a_snapshot_made_with_a_slow_clock_is_still_the_latest(store, monkeypatch):
+    import conceptfreq.adapters.store.totals as totals
+
+    store.write_shard(result("s0", {0: 3}))
+    store.advance_totals("ds", V, ["s0"])
+    monkeypatch.setattr(totals, "now_seq", lambda: 1)  # a counter on a host whose clock is far behind
+    store.write_shard(result("s1", {0: 2}))
+    store.advance_totals("ds", V, ["s1"])
+    assert store.concept_totals("ds", V) == store.frequencies("ds", V) == {0: {"text": 5, "image": 0, "matched": 0}}

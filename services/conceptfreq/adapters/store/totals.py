@@ -172,7 +172,9 @@ class TotalTables(CountTables):
 
     def _write_snapshot(self, dataset: str, vocabulary_version: str, parent: Snapshot | None, totals: Totals,
                         inclusions: dict[str, Attempts], shards: int, samples: int) -> Snapshot:
-        snapshot, seq = uuid.uuid4().hex, now_seq()
+        # Above the parent's seq whatever this process's clock says, as in the ledger (ledger.py):
+        # a snapshot made on a host whose clock is behind must still be the latest.
+        snapshot, seq = uuid.uuid4().hex, max(now_seq(), parent.seq + 1 if parent else 0)
         key = (dataset, vocabulary_version, snapshot)
         self._insert("snapshot_counts", ["dataset", "vocabulary_version", "snapshot", "kind", "rule", "concept_id", "count"],
                      [key + (kind, rule, concept, count) for (kind, rule), counts in sorted(totals.counts.items())
