@@ -53,7 +53,7 @@ def run(args) -> int:
         tagger = embedded_tagger(config_from(TaggingConfig, args), store, bus, stages, vocabulary)
         summary = Announce(store, bus, names).run(args.dataset, shards, vocabulary, stages=stages, format=args.format or "",
                                                  caption_column=args.caption_column, force=args.force)
-        finished = follow(bus, store, names, summary, config_from(RunConfig, args, stages=tuple(stages)), tagger)
+        finished = follow(bus, store, names, summary, config_from(RunConfig, args), tagger)
         report = outcome(store, summary) if (bus.process_local or args.wait) else None
     finally:
         if tagger is not None:

@@ -3,7 +3,7 @@ environment (commands/options.py `config_from`), never an argparse Namespace pas
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from conceptfreq.adapters.bus import DEFAULT_BUS_URL, Topics
@@ -57,7 +57,6 @@ class RunConfig:
     parsers: int = 1
     wait: bool = False
     timeout_s: float = 0
-    stages: tuple[str, ...] = field(default=("text",))
 
 
 # --- the long-lived services ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from conceptfreq.adapters.store import CountStore
 from conceptfreq.core.counting import IMAGE, KINDS, MATCHED, TEXT
 from conceptfreq.core.vocabulary import Concept, Vocabulary
 from conceptfreq.errors import NotFoundError, UserError
-from conceptfreq.query.index import DatasetTotals, FrequencyIndex, Freshness, _shown
+from conceptfreq.query.index import DatasetTotals, FrequencyIndex, Freshness, shown_name
 
 MAX_NAME = 256
 MAX_CONCEPTS = 10_000
@@ -96,7 +96,7 @@ class FrequencyQueries:
         check_name(image_rule, "rule")
         available = totals.rules.get(IMAGE, {})
         if image_rule not in totals.tagging_rules and image_rule not in available:
-            raise NotFoundError(f"dataset {_shown(totals.dataset)} has no image counts under rule {_shown(image_rule)}: "
+            raise NotFoundError(f"dataset {shown_name(totals.dataset)} has no image counts under rule {shown_name(image_rule)}: "
                                 f"recorded rules: {', '.join(totals.tagging_rules or sorted(available)) or 'none'}")
         return {**totals.default_rules, IMAGE: image_rule, MATCHED: image_rule}
 
@@ -148,7 +148,7 @@ class FrequencyQueries:
     def top(self, dataset: str, k: int = 20, rarest: bool = False, kind: str = TEXT, version: str | None = None,
             offset: int = 0) -> Answer:
         if kind not in KINDS:
-            raise UserError(f"unknown count kind {_shown(kind)}: choose one of {', '.join(KINDS)}")
+            raise UserError(f"unknown count kind {shown_name(kind)}: choose one of {', '.join(KINDS)}")
         if k <= 0:
             raise UserError("k must be a positive number of concepts")
         k = min(k, MAX_PAGE)
@@ -192,7 +192,7 @@ class FrequencyQueries:
                 page_token: str = "") -> tuple[Answer, Concept, list[tuple[str, str]], str]:
         """(answer, concept, [(shard, key)], next page token) of the samples that hit a concept."""
         if kind not in (TEXT, IMAGE):
-            raise UserError(f"samples are kept for text and image hits; not {_shown(kind)}")
+            raise UserError(f"samples are kept for text and image hits; not {shown_name(kind)}")
         totals = self._totals(dataset, version)
         found = totals.vocabulary.get(check_name(concept))
         if found is None:
@@ -209,7 +209,7 @@ class FrequencyQueries:
         parts = []
         for name in unknown[:SUGGESTED]:
             close = suggest(vocabulary, name)
-            parts.append(_shown(name) + (f" (did you mean {', '.join(map(repr, close))}?)" if close else ""))
+            parts.append(shown_name(name) + (f" (did you mean {', '.join(map(repr, close))}?)" if close else ""))
         more = f" and {len(unknown) - SUGGESTED} more" if len(unknown) > SUGGESTED else ""
         return f"not in vocabulary {vocabulary.version}: {'; '.join(parts)}{more}"
 

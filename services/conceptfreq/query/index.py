@@ -189,13 +189,13 @@ class FrequencyIndex:
             close = difflib.get_close_matches(dataset, known, n=3, cutoff=0.5)
             hint = (f"did you mean {', '.join(map(repr, close))}? " if close else "") + (
                 f"known datasets: {', '.join(known[:20])}" if known else "the store has no counts yet: run `conceptfreq count` first")
-            raise NotFoundError(f"no counts for dataset {_shown(dataset)} in {self.store.location} ({hint})")
+            raise NotFoundError(f"no counts for dataset {shown_name(dataset)} in {self.store.location} ({hint})")
         return self.totals(dataset, version)
 
     def known_datasets(self) -> list[str]:
         return sorted({s.dataset for s in self.store.datasets()})
 
 
-def _shown(name: str, limit: int = 80) -> str:
+def shown_name(name: str, limit: int = 80) -> str:
     """A name for an error message: never the whole of a megabyte someone sent."""
     return repr(name if len(name) <= limit else name[:limit] + "...")

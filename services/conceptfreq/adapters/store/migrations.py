@@ -66,7 +66,8 @@ MIGRATIONS: list[Migration] = [
     # `snapshot`, then appends the snapshot to totals_snapshots; readers take the latest snapshot.
     # So totals inherit the ledger's exactly-once effect whatever is redelivered or replayed, a
     # crash mid-refresh leaves only an invisible snapshot, and a concept whose count fell to zero
-    # (a shard rewritten) cannot linger. Superseded snapshots are deleted now and then.
+    # (a shard rewritten) cannot linger. Superseded snapshots are deleted now and then. Superseded
+    # itself by migration 13 (totals kept by deltas); nothing reads these tables any more.
     Migration(11, "concept totals", (
         """CREATE TABLE IF NOT EXISTS {db}.concept_totals (
             dataset String, vocabulary_version String, snapshot String, kind String, concept_id UInt32, count UInt64
