@@ -372,8 +372,10 @@ def test_tls_and_the_token_are_mounted_into_every_grpc_server_and_probes_use_the
                 assert secret == "conceptfreq-tls" and not certificates
             health = int(env["CONCEPTFREQ_HEALTH_PORT"]["value"])
             assert health in {p["containerPort"] for p in container["ports"]}
-            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            for probe in ("startupProbe", "livenessProbe"):
                 assert container[probe]["grpc"] == {"port": health}, (service, probe)
+            # Readiness asks for the `readiness` health service, which a stalled worker turns NOT_SERVING.
+            assert container["readinessProbe"]["grpc"] == {"port": health, "service": "readiness"}, service
 
 
 def test_the_read_path_gets_read_only_store_credentials_and_the_rest_the_writers():
