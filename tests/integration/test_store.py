@@ -185,3 +185,12 @@ def test_a_snapshot_made_with_a_slow_clock_is_still_the_latest(store, monkeypatc
     store.write_shard(result("s1", {0: 2}))
     store.advance_totals("ds", V, ["s1"])
     assert store.concept_totals("ds", V) == store.frequencies("ds", V) == {0: {"text": 5, "image": 0, "matched": 0}}
+
+
+def test_announcing_tens_of_thousands_of_shards_stays_under_the_query_size_limit(store):
+    """Shard names travel in the SQL text: a LAION-size announcement must be sliced, not refused."""
+    shards = [f"s3://laion400m-data/part-{i:05d}/{i:09d}.tar" for i in range(12_000)]
+    assert store.announce("big", V, shards) == len(shards)
+    assert store.done_shards("big", V) == (0, 0)
+    store.record_states("big", V, "text", "done", [(s, "a", 1) for s in shards])
+    assert store.done_shards("big", V) == (len(shards), len(shards))

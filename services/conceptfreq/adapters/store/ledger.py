@@ -38,6 +38,7 @@ from conceptfreq.adapters.store.tables import Tables, now_seq
 from conceptfreq.core.counting import DONE, FAILED, PENDING, TEXT
 
 _NOTE = "note:"
+_SHARDS_PER_QUERY = 1000
 
 
 @dataclass(frozen=True)
@@ -166,9 +167,14 @@ class LedgerTables(Tables):
     def _next_seq(self, table: str, scope: Mapping[str, str], shards: Sequence[str]) -> int:
         """The seq of a write to these keys: above every seq they have (module docstring)."""
         where = " AND ".join([f"{c} = %({c})s" for c in scope] + ["shard IN %(shards)s"])
-        (latest,), = self._execute(f"SELECT max(seq) FROM {{db}}.{table} WHERE {where}", **scope,
-                                   shards=tuple(dict.fromkeys(shards))) or [(0,)]
-        return max(now_seq(), int(latest or 0) + 1)
+        names, latest = list(dict.fromkeys(shards)), 0
+        # In slices: shard names travel in the SQL text, which ClickHouse caps (max_query_size), and
+        # an ingest announces tens of thousands of shards at once.
+        for start in range(0, len(names), _SHARDS_PER_QUERY):
+            (found,), = self._execute(f"SELECT max(seq) FROM {{db}}.{table} WHERE {where}", **scope,
+                                      shards=tuple(names[start:start + _SHARDS_PER_QUERY])) or [(0,)]
+            latest = max(latest, int(found or 0))
+        return max(now_seq(), latest + 1)
 
     def _append(self, table: LedgerTable, scope: Sequence[str], entries: Sequence[LedgerEntry]) -> None:
         """Ledger rows in one insert (ClickHouse wants few, big inserts), all with one seq."""
