@@ -65,3 +65,17 @@ def generate_triton_repository(values: dict, models_dir: Path, cache_dir: Path) 
     result = subprocess.run(init["command"] + [local], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"the init container's script fails:\n{script}\n{result.stdout}{result.stderr}"
     return script
+
+
+@pytest.fixture(scope="module")
+def kubernetes_validate():
+    """kubernetes-validate, with its schema files parsed once instead of once per object."""
+    import functools
+
+    import kubernetes_validate
+    from kubernetes_validate import utils
+
+    original = utils.schema_contents
+    utils.schema_contents = functools.lru_cache(maxsize=None)(original)
+    yield kubernetes_validate
+    utils.schema_contents = original

@@ -74,17 +74,6 @@ def crd_schemas() -> dict[tuple[str, str], dict]:
     return out
 
 
-@pytest.fixture(scope="module")
-def kubernetes_validate():
-    import kubernetes_validate
-    from kubernetes_validate import utils
-
-    original = utils.schema_contents
-    utils.schema_contents = functools.lru_cache(maxsize=None)(original)
-    yield kubernetes_validate
-    utils.schema_contents = original
-
-
 def test_every_example_is_documented_and_there_is_one_per_scenario():
     names = {p.stem for p in EXAMPLES}
     assert {"production", "external-services", "gpu-off", "tls", "autoscaling", "replicated-clickhouse"} <= names

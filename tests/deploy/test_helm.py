@@ -86,20 +86,6 @@ def test_lint_is_clean(name):
     assert not problems, problems
 
 
-@pytest.fixture(scope="module")
-def kubernetes_validate():
-    """kubernetes-validate, with its schema files parsed once instead of once per object."""
-    import functools
-
-    import kubernetes_validate
-    from kubernetes_validate import utils
-
-    original = utils.schema_contents
-    utils.schema_contents = functools.lru_cache(maxsize=None)(original)
-    yield kubernetes_validate
-    utils.schema_contents = original
-
-
 @pytest.mark.parametrize("version", KUBE_VERSIONS)
 def test_manifests_pass_strict_schema_validation(scenario, version, kubernetes_validate):
     name, docs = scenario
