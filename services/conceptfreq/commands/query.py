@@ -7,7 +7,7 @@ import sys
 
 from conceptfreq.adapters.store import open_store
 from conceptfreq.errors import UnavailableError, UserError
-from conceptfreq.query.frequencies import Answer, ConceptRow, FrequencyQueries
+from conceptfreq.query.frequencies import Answer, ConceptRow, FrequencyQueries, describe_unknown
 from conceptfreq.commands.options import add_dataset, add_store, env, store_url
 
 
@@ -63,21 +63,14 @@ def ask_server(args) -> Answer:
 def run(args) -> int:
     if args.server:
         answer = ask_server(args)
-        print_answer(answer, args.json)
-        for name in answer.unknown:
-            close = answer.suggestions.get(name)
-            print(f"not in vocabulary {answer.vocabulary_version}: {name!r}" + (f" (did you mean {', '.join(map(repr, close))}?)"
-                                                                                 if close else ""), file=sys.stderr)
-        return 1 if answer.unknown else 0
-    store = open_store(store_url(args), read_only=True)
-    try:
-        queries = FrequencyQueries(store)
-        answer = queries.frequencies(args.dataset, args.concepts, args.vocabulary_version, rule=args.rule)
-        print_answer(answer, args.json)
-        if answer.unknown:
-            vocabulary = queries.vocabulary(args.dataset, answer.vocabulary_version)
-            print(FrequencyQueries.unknown_message(vocabulary, answer.unknown), file=sys.stderr)
-            return 1
-        return 0
-    finally:
-        store.close()
+    else:
+        store = open_store(store_url(args), read_only=True)
+        try:
+            answer = FrequencyQueries(store).frequencies(args.dataset, args.concepts, args.vocabulary_version, rule=args.rule)
+        finally:
+            store.close()
+    print_answer(answer, args.json)
+    if answer.unknown:  # the answer carries the suggestions: the same line whichever way it was asked
+        print(describe_unknown(answer.vocabulary_version, answer.unknown, answer.suggestions), file=sys.stderr)
+        return 1
+    return 0

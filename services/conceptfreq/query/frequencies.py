@@ -206,12 +206,17 @@ class FrequencyQueries:
 
     @staticmethod
     def unknown_message(vocabulary: Vocabulary, unknown: list[str]) -> str:
-        parts = []
-        for name in unknown[:SUGGESTED]:
-            close = suggest(vocabulary, name)
-            parts.append(shown_name(name) + (f" (did you mean {', '.join(map(repr, close))}?)" if close else ""))
-        more = f" and {len(unknown) - SUGGESTED} more" if len(unknown) > SUGGESTED else ""
-        return f"not in vocabulary {vocabulary.version}: {'; '.join(parts)}{more}"
+        return describe_unknown(vocabulary.version, unknown, {name: suggest(vocabulary, name) for name in unknown[:SUGGESTED]})
+
+
+def describe_unknown(version: str, unknown: list[str], suggestions: dict[str, list[str]]) -> str:
+    """One line naming the unknown names (the first SUGGESTED, with their suggestions)."""
+    parts = []
+    for name in unknown[:SUGGESTED]:
+        close = suggestions.get(name)
+        parts.append(shown_name(name) + (f" (did you mean {', '.join(map(repr, close))}?)" if close else ""))
+    more = f" and {len(unknown) - SUGGESTED} more" if len(unknown) > SUGGESTED else ""
+    return f"not in vocabulary {version}: {'; '.join(parts)}{more}"
 
 
 def suggest(vocabulary: Vocabulary, name: str, n: int = 3) -> list[str]:
