@@ -55,7 +55,7 @@ class Answer:
     suggestions: dict[str, list[str]] = field(default_factory=dict)
     shards: int = 0
     freshness: Freshness | None = None
-    next_offset: int = 0  # TopConcepts: where the next page starts; 0 on the last
+    next_page_token: str = ""  # top: where the next page starts; empty on the last
 
     def to_json(self) -> dict:
         return {"dataset": self.dataset, "vocabulary_version": self.vocabulary_version, "samples": self.samples,
@@ -146,12 +146,17 @@ class FrequencyQueries:
         return [self._frequencies(self._totals(d, version), names, False, rule, with_ranks) for d in datasets]
 
     def top(self, dataset: str, k: int = 20, rarest: bool = False, kind: str = TEXT, version: str | None = None,
-            offset: int = 0) -> Answer:
+            page_token: str = "") -> Answer:
         if kind not in KINDS:
             raise UserError(f"unknown count kind {shown_name(kind)}: choose one of {', '.join(KINDS)}")
         if k <= 0:
             raise UserError("k must be a positive number of concepts")
         k = min(k, MAX_PAGE)
+        offset = 0
+        if page_token:
+            offset, token_kind, token_rarest = decode_token(page_token, ("offset", "kind", "rarest"))
+            if (token_kind, bool(token_rarest)) != (kind, rarest) or not isinstance(offset, int) or offset < 0:
+                raise UserError("a page token of another listing (kind or order changed): start again without one")
         totals = self._totals(dataset, version)
         rules = dict(totals.default_rules)
         column = totals.column(kind, rules.get(kind))
@@ -160,7 +165,8 @@ class FrequencyQueries:
         concepts = sorted(totals.vocabulary, key=lambda c: ((column[c.id] if rarest else -column[c.id]), c.name, c.id))
         page = concepts[offset:offset + k]
         more = offset + k < len(concepts)
-        return self._answer(totals, self._rows(totals, page, rules), rules, next_offset=offset + k if more else 0)
+        token = encode_token({"offset": offset + k, "kind": kind, "rarest": int(rarest)}) if more else ""
+        return self._answer(totals, self._rows(totals, page, rules), rules, next_page_token=token)
 
     def search(self, query: str, dataset: str = "", version: str | None = None, limit: int = 20) -> tuple[Vocabulary, list[tuple]]:
         """(vocabulary, [(concept, matched name, how)]): exact names and aliases first, then prefixes,

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from conceptfreq.adapters.grpc_server import Registration, grpc_errors
 from conceptfreq.adapters.store import CountStore
-from conceptfreq.errors import UserError
-from conceptfreq.query.frequencies import Answer, FrequencyQueries, decode_token, encode_token
+from conceptfreq.query.frequencies import Answer, FrequencyQueries
 from conceptfreq.query.index import FrequencyIndex
 from conceptfreq.v1 import frequency_pb2 as pb
 from conceptfreq.v1 import frequency_pb2_grpc as pb_grpc
@@ -52,15 +51,10 @@ class FrequencyServicer(pb_grpc.FrequencyServiceServicer):
     @grpc_errors
     def TopConcepts(self, request, context):
         kind = request.kind or "text"
-        offset = 0
-        if request.page_token:
-            offset, token_kind, rarest = decode_token(request.page_token, ("offset", "kind", "rarest"))
-            if (token_kind, bool(rarest)) != (kind, request.rarest) or not isinstance(offset, int) or offset < 0:
-                raise_bad_token()
-        answer = self.queries.top(request.dataset, request.k or 20, request.rarest, kind, request.vocabulary_version or None, offset)
-        token = encode_token({"offset": answer.next_offset, "kind": kind, "rarest": int(request.rarest)}) if answer.next_offset else ""
+        answer = self.queries.top(request.dataset, request.k or 20, request.rarest, kind, request.vocabulary_version or None,
+                                  request.page_token)
         return pb.TopConceptsResponse(dataset=answer.dataset, vocabulary_version=answer.vocabulary_version,
-                                      frequencies=_frequencies(answer), next_page_token=token, freshness=_freshness(answer),
+                                      frequencies=_frequencies(answer), next_page_token=answer.next_page_token, freshness=_freshness(answer),
                                       rule=answer.rules.get(kind, ""))
 
     @grpc_errors
@@ -108,10 +102,6 @@ class FrequencyServicer(pb_grpc.FrequencyServiceServicer):
             if vocabulary is not None:
                 out.append(pb.VocabularySummary(version=version, name=vocabulary.name, concepts=len(vocabulary), datasets=sorted(datasets)))
         return pb.ListVocabulariesResponse(vocabularies=out)
-
-
-def raise_bad_token() -> None:
-    raise UserError("a page token of another listing (kind or order changed): start again without one")
 
 
 def registration(store: CountStore, index: FrequencyIndex | None = None) -> Registration:
