@@ -5,8 +5,8 @@ a local run and the Kafka pipeline produce identical rows."""
 
 from __future__ import annotations
 
-from conceptfreq.adapters.shards import read_shard
-from conceptfreq.core.counting import ShardResult, count_text
+from conceptfreq.adapters.shards import read_caption_batches
+from conceptfreq.core.counting import ShardResult, count_caption_batches
 from conceptfreq.core.matching import DEFAULT_METHOD, make_matcher
 from conceptfreq.core.vocabulary import Vocabulary
 
@@ -19,5 +19,5 @@ class ParseShard:
 
     def run(self, dataset: str, shard_url: str, format: str | None = None) -> ShardResult:
         """Raises adapters.shards.ShardError when the shard cannot be read; partial results are dropped."""
-        samples = read_shard(shard_url, format=format or None, caption_column=self.caption_column)
-        return count_text(samples, self.matcher, dataset=dataset, vocabulary_version=self.vocabulary.version, shard=shard_url)
+        batches = read_caption_batches(shard_url, format=format or None, caption_column=self.caption_column)
+        return count_caption_batches(batches, self.matcher, dataset=dataset, vocabulary_version=self.vocabulary.version, shard=shard_url)

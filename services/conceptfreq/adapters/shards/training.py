@@ -39,6 +39,7 @@ import fsspec.core
 
 from conceptfreq.adapters.shards.formats import IMAGE_EXTENSIONS, JSON_CAPTION_FIELDS, PARQUET_IMAGE_COLUMNS
 from conceptfreq.adapters.shards.urls import UnsupportedShardURL, filesystem
+from conceptfreq.core.counting import CaptionBatch, batches_of
 from conceptfreq.errors import UnavailableError
 
 
@@ -125,6 +126,28 @@ def read_shard(
     filesystem(url)
     options = _ReadOptions(caption_column, key_column, with_images)
     return _as_shard_errors(url, _READERS[kind](url, options))
+
+
+CAPTIONS_FROM = ("shard", "sidecar")
+
+
+def read_caption_batches(
+    url: str,
+    *,
+    format: str | None = None,
+    caption_column: str | None = None,
+    key_column: str | None = None,
+    captions_from: str = "shard",
+    batch_rows: int = _PARQUET_BATCH_ROWS,
+) -> Iterator[CaptionBatch]:
+    """The text stage's view of a shard: keys and captions in CaptionBatches of about `batch_rows`,
+    the same samples, in the same order and with the same problems, as `read_shard` yields.
+    `captions_from="sidecar"` reads an img2dataset tar's captions from the parquet beside it."""
+    if captions_from not in CAPTIONS_FROM:
+        raise UnsupportedShardURL(f"unknown caption source {captions_from!r}; choose one of {', '.join(CAPTIONS_FROM)}")
+    if captions_from == "sidecar":
+        raise UnsupportedShardURL("reading captions from an img2dataset parquet sidecar is not implemented yet")
+    return batches_of(read_shard(url, format=format, caption_column=caption_column or "caption", key_column=key_column), batch_rows)
 
 
 def _as_shard_errors(url: str, samples: Iterator[Sample]) -> Iterator[Sample]:
