@@ -52,15 +52,17 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def write_layout(layout: str, directory: Path, shards: int, samples_per_shard: int) -> list[str]:
+def write_layout(layout: str, directory: Path, shards: int, samples_per_shard: int,
+                 rows: list[tuple[str, str]] | None = None) -> list[str]:
     """Write `shards` shards of `layout` under directory/layout; returns their paths (the tars for
-    img2dataset, whose parquet sidecars lie beside them)."""
+    img2dataset, whose parquet sidecars lie beside them). `rows` are the (caption, url) pairs to
+    cycle through, by default CC-3M's."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    rows = cc3m_captions()
+    rows = rows or cc3m_captions()
     jpegs = _jpegs() if layout == "img2dataset" else []
     out = directory / layout
     out.mkdir(parents=True, exist_ok=True)

@@ -12,11 +12,11 @@ from conceptfreq.errors import UserError
 
 
 def test_every_migration_statement_has_a_replicated_form():
-    """Every table a migration creates; a data copy (INSERT ... SELECT) runs as it is: on a
-    Replicated table it replicates itself."""
+    """Every table a migration creates; a data copy (INSERT ... SELECT) and a column change (ALTER
+    TABLE ... ADD COLUMN) run as they are: on a Replicated table each replicates itself."""
     for migration in MIGRATIONS:
         for statement in migration.statements:
-            if statement.lstrip().startswith("INSERT INTO"):
+            if statement.lstrip().startswith(("INSERT INTO", "ALTER TABLE")):
                 assert on_cluster(statement.replace("{db}", "cf"), "prod") is None
                 continue
             ddl = on_cluster(statement.replace("{db}", "cf"), "prod")
@@ -34,7 +34,8 @@ def test_engine_arguments_are_kept_after_the_replication_path():
 
 
 def test_queries_inserts_and_mutations_are_left_alone():
-    for sql in ["SELECT 1", "INSERT INTO cf.t (a) VALUES", "ALTER TABLE cf.t DELETE WHERE a = 1"]:
+    for sql in ["SELECT 1", "INSERT INTO cf.t (a) VALUES", "ALTER TABLE cf.t DELETE WHERE a = 1",
+                "ALTER TABLE cf.t ADD COLUMN b String DEFAULT ''"]:
         assert on_cluster(sql, "c") is None
 
 

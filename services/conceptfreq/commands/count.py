@@ -11,7 +11,7 @@ from conceptfreq.core.matching import DEFAULT_METHOD, MATCHERS
 from conceptfreq.core.vocabulary import load
 from conceptfreq.errors import UserError
 from conceptfreq.pipeline.run import CountSummary, count_shards
-from conceptfreq.commands.options import add_dataset, add_store, add_vocab, store_url
+from conceptfreq.commands.options import add_caption_source, add_dataset, add_store, add_vocab, store_url
 
 
 def register(subparsers) -> None:
@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("--method", choices=sorted(MATCHERS), default=DEFAULT_METHOD,
                         help=f"caption matching method: phrase, phrase+pos (decides verbs, adjectives and senses), "
                              f"bag (the paper's); default {DEFAULT_METHOD}")
-    parser.add_argument("--caption-column", default="caption", help="caption column of parquet shards (default caption)")
+    add_caption_source(parser)
     parser.add_argument("--skip-done", action="store_true", help="leave shards already done with this vocabulary as they are")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -42,7 +42,8 @@ def run(args) -> int:
     store = open_store(store_url(args))
     try:
         summary = count_shards(store, args.dataset, shards, vocabulary, method=args.method, workers=min(args.workers, os.cpu_count() or 1, len(shards)),
-                               caption_column=args.caption_column, skip_done=args.skip_done, progress=not args.no_progress)
+                               caption_column=args.caption_column, captions_from=args.captions_from, skip_done=args.skip_done,
+                               progress=not args.no_progress)
     finally:
         store.close()
     print(json.dumps(_summary_json(args.dataset, vocabulary.version, summary), indent=2) if args.json else _summary_text(args.dataset, vocabulary.version, summary))

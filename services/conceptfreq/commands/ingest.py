@@ -16,7 +16,7 @@ from conceptfreq.adapters.store import open_store
 from conceptfreq.core.counting import TEXT
 from conceptfreq.core.vocabulary import load
 from conceptfreq.errors import UserError
-from conceptfreq.commands.options import add_bus, add_dataset, add_run, add_store, add_vocab, config_from, env, store_url, topics
+from conceptfreq.commands.options import add_bus, add_caption_source, add_dataset, add_run, add_store, add_vocab, config_from, env, store_url, topics
 from conceptfreq.pipeline.announce import Announce, Announced
 from conceptfreq.pipeline.config import RunConfig, TaggingConfig
 from conceptfreq.pipeline.run import embedded_tagger, follow, outcome
@@ -33,7 +33,7 @@ def register(subparsers) -> None:
     parser.add_argument("--stages", default=env("STAGES", TEXT), metavar="LIST",
                         help="comma-separated stages to run on each shard: text, image (env CONCEPTFREQ_STAGES; default text)")
     parser.add_argument("--format", choices=SHARD_FORMATS, default=None, help="shard format (default: from each file's extension)")
-    parser.add_argument("--caption-column", default="", help="caption column of parquet shards (default caption)")
+    add_caption_source(parser)
     parser.add_argument("--force", action="store_true", help="publish done and failed shards too: recount them")
     add_run(parser, "the published shards")
     parser.set_defaults(func=run)
@@ -52,7 +52,8 @@ def run(args) -> int:
         # Before announcing: a wrong --model or --pretrained then leaves no shard pending.
         tagger = embedded_tagger(config_from(TaggingConfig, args), store, bus, stages, vocabulary)
         summary = Announce(store, bus, names).run(args.dataset, shards, vocabulary, stages=stages, format=args.format or "",
-                                                 caption_column=args.caption_column, force=args.force)
+                                                 caption_column=args.caption_column, captions_from=args.captions_from,
+                                                 force=args.force)
         finished = follow(bus, store, names, summary, config_from(RunConfig, args), tagger)
         report = outcome(store, summary) if (bus.process_local or args.wait) else None
     finally:

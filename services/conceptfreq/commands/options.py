@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from conceptfreq.adapters.bus import DEFAULT_BUS_URL, Topics
 from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS, EXECUTORS
+from conceptfreq.adapters.shards import CAPTIONS_FROM
 from conceptfreq.adapters.store import default_store_url
 from conceptfreq.core.prompts import PROMPT_MODES
 from conceptfreq.core.tagging import DEFAULT_RULE, DEFAULT_TOP_K, SCORE_KINDS
@@ -143,6 +144,15 @@ def add_tagging(parser: argparse.ArgumentParser) -> None:
 def add_eval_topic(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic-eval-shards", default=env("TOPIC_EVAL_SHARDS", EVAL_SHARDS_TOPIC), metavar="NAME",
                         help=f"topic of EvalShardEvents (env CONCEPTFREQ_TOPIC_EVAL_SHARDS; default {EVAL_SHARDS_TOPIC})")
+
+
+def add_caption_source(parser: argparse.ArgumentParser) -> None:
+    """Where the text stage finds a shard's captions."""
+    parser.add_argument("--caption-column", default="", metavar="NAME",
+                        help="caption column of parquet shards (default: the first of caption, TEXT, text)")
+    parser.add_argument("--captions-from", choices=CAPTIONS_FROM, default="shard",
+                        help="text stage: read captions from the shard itself (default), or from the img2dataset "
+                             "parquet beside each NNNNN.tar (sidecar: same samples, the tar is not read)")
 
 
 def add_run(parser: argparse.ArgumentParser, what: str) -> None:

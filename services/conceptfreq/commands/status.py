@@ -46,6 +46,8 @@ def summarize(states, now_ms: int) -> dict:
         "stages": {stage: {state: counts.get(state, 0) for state in STATES} for stage, counts in sorted(stage_states.items())},
         "samples": samples,
         "skipped": sum(r.skipped for r in text_done),
+        # how the text counts were read: from the shards, or from img2dataset parquet sidecars
+        "captions_from": dict(Counter(r.captions_from or "shard" for r in text_done)),
         "rate": {"last_minute": round(recent / RATE_WINDOW_S, 1),
                  # the samples of the shards done after the first one, over the time since: the run's
                  # pace without its start-up; the ledger keeps no start time per shard
@@ -99,6 +101,8 @@ def text(report: dict, max_failures: int) -> str:
             lines.append(f"  {stage:<10}" + "".join(f"{counts[state]:>10,}" for state in STATES))
         lines.append(f"  samples {v['samples']:,} ({v['skipped']:,} skipped); rate {v['rate']['last_minute']:,.0f}/s "
                      f"over the last minute, {v['rate']['overall']:,.0f}/s over the run")
+        if v["captions_from"].get("sidecar"):
+            lines.append(f"  captions of {v['captions_from']['sidecar']:,} shards read from their img2dataset parquet sidecars")
         if v["totals"]:
             lines.append(f"  totals: {v['totals']['shards']:,} shards, {v['totals']['samples']:,} samples")
         for m in v.get("misalignment", []):

@@ -53,6 +53,7 @@ class ShardResult:
     hits: list[tuple[str, list[int]]] = field(default_factory=list)  # (sample key, concept ids), samples with hits only
     counts: dict[int, int] = field(default_factory=dict)  # concept id -> samples that hit it
     rule: str = ""  # matching method or tagging rule the hits were made under
+    captions_from: str = ""  # text stage: "" the shard itself, "sidecar" an img2dataset tar's parquet
     attempt_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property

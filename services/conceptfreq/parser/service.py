@@ -29,9 +29,9 @@ class ParseShardEvents(ShardStageHandler):
         self.method = method
 
     def prepare(self, event: events_pb2.ShardEvent, vocabulary: Vocabulary):
-        caption_column = event.caption_column or "caption"
-        stage = self.vocabularies.built(("parse", vocabulary.version, self.method, caption_column),
-                                        lambda: ParseShard(vocabulary, self.method, caption_column))
+        reading = (event.caption_column, event.captions_from or "shard")
+        stage = self.vocabularies.built(("parse", vocabulary.version, self.method, *reading),
+                                        lambda: ParseShard(vocabulary, self.method, *reading))
         return lambda: stage.run(event.dataset, event.shard_url, format=event.format or None)
 
     def write(self, result) -> None:

@@ -12,12 +12,16 @@ from conceptfreq.core.vocabulary import Vocabulary
 
 
 class ParseShard:
-    def __init__(self, vocabulary: Vocabulary, method: str = DEFAULT_METHOD, caption_column: str = "caption"):
+    def __init__(self, vocabulary: Vocabulary, method: str = DEFAULT_METHOD, caption_column: str = "", captions_from: str = "shard"):
         self.vocabulary = vocabulary
         self.matcher = make_matcher(vocabulary, method)
-        self.caption_column = caption_column
+        self.caption_column = caption_column or None  # none given: the reader takes the first of the usual names
+        self.captions_from = captions_from or "shard"
 
     def run(self, dataset: str, shard_url: str, format: str | None = None) -> ShardResult:
         """Raises adapters.shards.ShardError when the shard cannot be read; partial results are dropped."""
-        batches = read_caption_batches(shard_url, format=format or None, caption_column=self.caption_column)
-        return count_caption_batches(batches, self.matcher, dataset=dataset, vocabulary_version=self.vocabulary.version, shard=shard_url)
+        batches = read_caption_batches(shard_url, format=format or None, caption_column=self.caption_column,
+                                       captions_from=self.captions_from)
+        result = count_caption_batches(batches, self.matcher, dataset=dataset, vocabulary_version=self.vocabulary.version, shard=shard_url)
+        result.captions_from = "" if self.captions_from == "shard" else self.captions_from
+        return result

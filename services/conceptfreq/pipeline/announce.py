@@ -83,7 +83,7 @@ class Announce:
         self.store, self.bus, self.topics = store, bus, topics
 
     def run(self, dataset: str, shards: Sequence[str], vocabulary: Vocabulary, *, stages: Sequence[str] = (TEXT,),
-            format: str = "", caption_column: str = "", force: bool = False) -> Announced:
+            format: str = "", caption_column: str = "", captions_from: str = "", force: bool = False) -> Announced:
         version = self.store.save_vocabulary(vocabulary)
         summary = Announced(dataset, version, shards=len(shards), forced=force)
         # A shard known without one of the requested stages (a stage added later) counts as new.
@@ -95,14 +95,15 @@ class Announce:
         # unreachable broker leaves the ledger as it was (and ingest exits 3 within give_up_ms).
         producer = connect(self.bus, self.topics.names, self.topics.partitions) if publish else None
         try:
-            self._announce(summary, publish, set(states), stages, format, caption_column, force, producer)
+            self._announce(summary, publish, set(states), stages, force, producer, format=format,
+                           caption_column=caption_column, captions_from=captions_from)
         finally:
             if producer is not None:
                 producer.close()
         return summary
 
-    def _announce(self, summary: Announced, publish: list[str], known: set[str], stages: Sequence[str], format: str,
-                  caption_column: str, force: bool, producer: Producer | None) -> None:
+    def _announce(self, summary: Announced, publish: list[str], known: set[str], stages: Sequence[str], force: bool,
+                  producer: Producer | None, **reading: str) -> None:
         dataset, version = summary.dataset, summary.vocabulary_version
         self.store.announce(dataset, version, publish, stages)
         summary.new = sum(shard not in known for shard in publish)
@@ -112,7 +113,7 @@ class Announce:
         with ThreadPoolExecutor(16) as pool:  # object stores answer each HEAD in tens of ms
             described = list(pool.map(describe, publish))
         events = [shard_event(dataset, shard, version, announced_at_ms=summary.started_ms, size_bytes=size, checksum=checksum,
-                              format=format, caption_column=caption_column, stages=stages, force=force)
+                              stages=stages, force=force, **reading)
                   for shard, (size, checksum) in zip(publish, described)]
         self.store.record_events(dataset, version, [(e.shard_url, e.SerializeToString()) for e in events])
         publish_events(self.bus, self.topics, events, producer=producer)

@@ -131,11 +131,11 @@ class CountSummary:
 _stage = None
 
 
-def _init_worker(vocabulary: Vocabulary, method: str, caption_column: str) -> None:
+def _init_worker(vocabulary: Vocabulary, method: str, caption_column: str, captions_from: str) -> None:
     from conceptfreq.parser.stage import ParseShard
 
     global _stage
-    _stage = ParseShard(vocabulary, method, caption_column)
+    _stage = ParseShard(vocabulary, method, caption_column, captions_from)
 
 
 def _parse(task: tuple[str, str]) -> tuple[str, ShardResult | None, str]:
@@ -160,7 +160,8 @@ def _results(tasks: list[tuple[str, str]], workers: int, init_args: tuple) -> It
 
 
 def count_shards(store: CountStore, dataset: str, shards: Sequence[str], vocabulary: Vocabulary, *, method: str = DEFAULT_METHOD,
-                 workers: int = 1, caption_column: str = "caption", skip_done: bool = False, progress: bool = True) -> CountSummary:
+                 workers: int = 1, caption_column: str = "", captions_from: str = "shard", skip_done: bool = False,
+                 progress: bool = True) -> CountSummary:
     summary = CountSummary(shards=len(shards))
     store.save_vocabulary(vocabulary)
     todo = list(shards)
@@ -173,7 +174,8 @@ def count_shards(store: CountStore, dataset: str, shards: Sequence[str], vocabul
         filesystem(shard)
     store.announce(dataset, vocabulary.version, todo)
     with ShardBar(len(todo), f"count {dataset}", enabled=progress) as bar:
-        for shard, result, error in _results([(dataset, s) for s in todo], workers, (vocabulary, method, caption_column)):
+        for shard, result, error in _results([(dataset, s) for s in todo], workers,
+                                              (vocabulary, method, caption_column, captions_from)):
             if result is None:
                 store.fail_shard(dataset, vocabulary.version, shard, TEXT, error)
                 summary.failures.append((shard, error))

@@ -21,7 +21,7 @@ SHARD_STATE_DONE: ShardState
 SHARD_STATE_FAILED: ShardState
 
 class ShardEvent(_message.Message):
-    __slots__ = ("dataset", "shard_url", "vocabulary_version", "format", "size_bytes", "checksum", "announced_at_ms", "caption_column", "stages", "force")
+    __slots__ = ("dataset", "shard_url", "vocabulary_version", "format", "size_bytes", "checksum", "announced_at_ms", "caption_column", "stages", "force", "captions_from")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     SHARD_URL_FIELD_NUMBER: _ClassVar[int]
     VOCABULARY_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class ShardEvent(_message.Message):
     CAPTION_COLUMN_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
+    CAPTIONS_FROM_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     shard_url: str
     vocabulary_version: str
@@ -42,7 +43,8 @@ class ShardEvent(_message.Message):
     caption_column: str
     stages: _containers.RepeatedScalarFieldContainer[str]
     force: bool
-    def __init__(self, dataset: _Optional[str] = ..., shard_url: _Optional[str] = ..., vocabulary_version: _Optional[str] = ..., format: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum: _Optional[str] = ..., announced_at_ms: _Optional[int] = ..., caption_column: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ..., force: bool = ...) -> None: ...
+    captions_from: str
+    def __init__(self, dataset: _Optional[str] = ..., shard_url: _Optional[str] = ..., vocabulary_version: _Optional[str] = ..., format: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum: _Optional[str] = ..., announced_at_ms: _Optional[int] = ..., caption_column: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ..., force: bool = ..., captions_from: _Optional[str] = ...) -> None: ...
 
 class ShardStatus(_message.Message):
     __slots__ = ("dataset", "vocabulary_version", "shard_url", "stage", "state", "samples", "skipped", "skip_reasons", "reason", "updated_at_ms", "attempt_id")

@@ -47,10 +47,11 @@ def shard_key(dataset: str, shard_url: str) -> bytes:
 
 def shard_event(dataset: str, shard_url: str, vocabulary_version: str, *, announced_at_ms: int, size_bytes: int | None = None,
                 checksum: str = "", format: str = "", caption_column: str = "", stages: Sequence[str] = (),
-                force: bool = False) -> pb.ShardEvent:
+                force: bool = False, captions_from: str = "") -> pb.ShardEvent:
     return pb.ShardEvent(dataset=dataset, shard_url=shard_url, vocabulary_version=vocabulary_version, format=format or "",
                          size_bytes=size_bytes or 0, checksum=checksum or "", announced_at_ms=announced_at_ms,
-                         caption_column=caption_column or "", stages=list(stages), force=force)
+                         caption_column=caption_column or "", stages=list(stages), force=force,
+                         captions_from="" if captions_from == "shard" else captions_from or "")
 
 
 def decode(message_type: type[M], data: bytes) -> M:

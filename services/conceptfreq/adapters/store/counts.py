@@ -49,7 +49,8 @@ class CountTables(LedgerTables):
         self._write_counts((result.dataset, result.vocabulary_version, result.shard, result.stage, result.attempt_id,
                             result.stage, result.rule, concept, count) for concept, count in sorted(result.counts.items()))
         self.record_state(result.dataset, result.vocabulary_version, result.shard, result.stage, DONE,
-                          attempt_id=result.attempt_id, samples=result.samples, skip_reasons=result.skipped, notes=result.notes)
+                          attempt_id=result.attempt_id, samples=result.samples, skip_reasons=result.skipped, notes=result.notes,
+                          captions_from=result.captions_from)
 
     # --- reads ------------------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ class LedgerTable:
                 "skip_reason_counts", "reason", "seq", "updated_at_ms"]
 
 
-SHARD_LEDGER = LedgerTable("shard_ledger", ("dataset", "vocabulary_version", "stage"))
+SHARD_LEDGER = LedgerTable("shard_ledger", ("dataset", "vocabulary_version", "stage"), extra=("captions_from",))
 EVAL_LEDGER = LedgerTable("eval_ledger", ("evaluation_id",), extra=("model_id",))
 
 
@@ -92,13 +92,14 @@ class LedgerEntry:
     reason: str = ""
     model_id: str = ""
     updated_at_ms: int = 0
+    captions_from: str = ""  # text stage: "" the shard itself, "sidecar" an img2dataset tar's parquet
 
     @property
     def skipped(self) -> int:
         return sum(self.skip_reasons.values())
 
     def row(self, table: LedgerTable, scope: Sequence[str], seq: int, updated_at_ms: int | None = None) -> tuple:
-        extra = {"model_id": self.model_id}
+        extra = {"model_id": self.model_id, "captions_from": self.captions_from}
         return (*scope, self.shard, self.state, self.attempt_id, *(extra[c] for c in table.extra), self.samples,
                 self.skipped, list(self.skip_reasons) + [_NOTE + n for n in self.notes],
                 list(self.skip_reasons.values()) + list(self.notes.values()), self.reason, seq,
@@ -214,9 +215,10 @@ class LedgerTables(Tables):
 
     def record_state(self, dataset: str, vocabulary_version: str, shard: str, stage: str, state: str, *,
                      attempt_id: str = "", samples: int = 0, skip_reasons: dict[str, int] | None = None,
-                     notes: dict[str, int] | None = None, reason: str = "") -> None:
+                     notes: dict[str, int] | None = None, reason: str = "", captions_from: str = "") -> None:
         self._append(SHARD_LEDGER, (dataset, vocabulary_version, stage), [LedgerEntry(
-            shard, state, attempt_id, samples, dict(skip_reasons or {}), dict(notes or {}), reason)])
+            shard, state, attempt_id, samples, dict(skip_reasons or {}), dict(notes or {}), reason,
+            captions_from=captions_from)])
 
     def record_states(self, dataset: str, vocabulary_version: str, stage: str, state: str,
                       shards: Sequence[tuple[str, str, int]], reason: str = "") -> None:

@@ -110,6 +110,13 @@ MIGRATIONS: list[Migration] = [
             stages Array(String), attempts Array(String), samples Array(UInt64), seq UInt64
         ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, shard, seq)""",
     )),
+    # Which source a text attempt read its captions from ('' the shard itself, 'sidecar' an
+    # img2dataset tar's parquet), so `status` can say how a count was made. An ALTER of a
+    # Replicated table replicates itself, like its mutations. ClickHouse 18.16 has no ADD COLUMN IF
+    # NOT EXISTS, so the runner skips an ADD COLUMN whose column is there (`added_column`).
+    Migration(14, "caption source of each ledger row", (
+        "ALTER TABLE {db}.shard_ledger ADD COLUMN captions_from String DEFAULT ''",
+    )),
     # Reporting (100-199). Per-class zero-shot results, one row per (model, pretrained, prompts,
     # eval_dataset, class_name): written by `import-paper` (source 'paper', accuracy only) and by the
     # evaluator (source 'evaluator', with correct/total). `accuracy` is in percent (0-100), the
@@ -220,9 +227,19 @@ class ClusterDDL:
     table: str  # "" for CREATE DATABASE
 
 
+_ADD_COLUMN = re.compile(r"\s*ALTER TABLE \{db\}\.(\w+) ADD COLUMN (\w+) ")
+
+
+def added_column(statement: str) -> tuple[str, str] | None:
+    """(table, column) of an `ALTER TABLE {db}.table ADD COLUMN column ...` statement, else None."""
+    match = _ADD_COLUMN.match(statement)
+    return (match.group(1), match.group(2)) if match else None
+
+
 def on_cluster(statement: str, cluster: str) -> ClusterDDL | None:
     """`statement` for a replicated cluster, or None when it is not schema DDL (queries, inserts
-    and ALTER ... DELETE run as they are: a mutation of a Replicated table replicates itself)."""
+    and ALTER ... DELETE / ADD COLUMN run as they are: a mutation or column change of a Replicated
+    table replicates itself)."""
     database = _CREATE_DATABASE.match(statement)
     if database:
         return ClusterDDL(f"CREATE DATABASE IF NOT EXISTS {database.group(1)} ON CLUSTER {cluster}", database.group(1), "")

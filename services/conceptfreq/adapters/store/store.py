@@ -11,7 +11,7 @@ from typing import Sequence
 
 from conceptfreq.adapters.store.evaluations import EvaluationTables
 from conceptfreq.adapters.store.images import ImageTables
-from conceptfreq.adapters.store.migrations import MIGRATIONS
+from conceptfreq.adapters.store.migrations import MIGRATIONS, added_column
 from conceptfreq.adapters.store.reports import ReportTables
 from conceptfreq.adapters.store.results import ResultTables
 from conceptfreq.adapters.store.tables import now_seq
@@ -33,11 +33,17 @@ class CountStore(ImageTables, TotalTables, EvaluationTables, ResultTables, Repor
             if migration.version in applied:
                 continue
             for statement in migration.statements:
+                if added_column(statement) and self._has_column(*added_column(statement)):
+                    continue  # added before the migration was recorded (a crash, or another replica)
                 self._execute(statement)
             self._insert("schema_migrations", ["version", "name", "applied_at_ms"],
                          [(migration.version, migration.name, now_seq() // 1_000_000)])
             done.append(migration.version)
         return done
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return bool(self._execute("SELECT count() FROM system.columns WHERE database = %(d)s AND table = %(t)s AND name = %(c)s",
+                                  d=self.db, t=table, c=column)[0][0])
 
     def sync_replicas(self) -> None:
         """Wait until this server's replicated tables hold what the other replicas wrote (replication
