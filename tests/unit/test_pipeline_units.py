@@ -123,7 +123,7 @@ def test_plan_publishes_new_and_unfinished_shards_only():
 
 def row(stage, state, attempt="", samples=0, reason="", at=0, shard="s"):
     return SimpleNamespace(shard=shard, stage=stage, state=state, attempt_id=attempt, samples=samples, skipped=0,
-                           reason=reason, updated_at_ms=at, vocabulary_version="v")
+                           reason=reason, updated_at_ms=at, vocabulary_version="v", captions_from="")
 
 
 def test_shard_progress_follows_the_ledger():
@@ -159,7 +159,7 @@ def test_status_summary_counts_states_samples_and_failures():
     report = summarize(rows, now_ms=30_000)
     assert report["states"] == {"pending": 1, "running": 1, "done": 1, "failed": 1}
     assert report["stages"]["text"] == {"pending": 1, "running": 0, "done": 2, "failed": 1}
-    assert report["samples"] == 400
+    assert report["samples"] == 400 and report["captions_from"] == {"shard": 2}
     assert report["rate"] == {"last_minute": round(400 / 60, 1), "overall": 150.0}  # 300 samples in the 2 s after the first
     assert report["failures"] == [{"shard": "s2", "reason": "text: bad_shard: not a tar"}]
 
