@@ -16,12 +16,17 @@ from conceptfreq.pipeline.config import ParserServiceConfig
 from conceptfreq.pipeline.vocabularies import Vocabularies
 
 DEFAULT_PORT = 50052
+# A text shard parses in tens of milliseconds, about what its store writes take one by one; so the
+# parser takes up to POLL_RECORDS events a poll and writes what it parsed in the last BATCH_S
+# seconds together (pipeline/stages.py). A crash redoes at most that much.
+POLL_RECORDS = 16
+BATCH_S = 0.5
 
 
 def parser_loop(bus: Bus, store: CountStore, topics: Topics, retrier: Retrier, *, group: str = "parser", method: str = DEFAULT_METHOD,
                 vocabularies: Vocabularies | None = None) -> ConsumeLoop:
     vocabularies = vocabularies or Vocabularies(store)
-    return start_loop(bus, topics, group=group, topic=topics.shards, retrier=retrier, max_records=1,
+    return start_loop(bus, topics, group=group, topic=topics.shards, retrier=retrier, max_records=POLL_RECORDS, batch_s=BATCH_S,
                       handler=lambda producer: ParseShardEvents(store, producer, topics.results, vocabularies, method))
 
 

@@ -23,6 +23,7 @@ from conceptfreq.v1 import parser_pb2_grpc as pb_grpc
 class ParseShardEvents(ShardStageHandler):
     stage = TEXT
     doing, did = "parsing", "parsed"
+    batched = True
 
     def __init__(self, store: CountStore, producer: Producer, results_topic: str, vocabularies: Vocabularies, method: str = DEFAULT_METHOD):
         super().__init__(store, producer, results_topic, vocabularies)
@@ -35,7 +36,10 @@ class ParseShardEvents(ShardStageHandler):
         return lambda: stage.run(event.dataset, event.shard_url, format=event.format or None)
 
     def write(self, result) -> None:
-        self.store.write_shard(result)
+        self.store.write_shards([result])
+
+    def write_many(self, results) -> None:
+        self.store.write_shards(results)
 
 
 class ParserServicer(pb_grpc.ParserServiceServicer):

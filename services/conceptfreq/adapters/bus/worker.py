@@ -46,6 +46,9 @@ class Handler(Protocol):
     def flush(self) -> None:
         """Make everything handled so far durable; the loop commits right after."""
 
+    # Optional: `before(messages)`, called with each poll's messages before any is handled (one
+    # store read for all of them instead of one each).
+
 
 class ConsumeLoop:
     def __init__(self, consumer: Consumer, producer: Producer, handler: Handler, *, group: str, dead_letter_topic: str,
@@ -78,6 +81,8 @@ class ConsumeLoop:
                 messages = self.retrier.call(lambda: self.consumer.poll(wait_s), "poll")
                 if self.liveness is not None:
                     self.liveness.assigned(self.consumer.assigned())
+                if messages and hasattr(self.handler, "before"):
+                    self.retrier.call(lambda: self.handler.before(messages), "prepare")
                 for message in messages:
                     if self.stop.is_set():
                         break  # the rest stays uncommitted: redelivered to the next owner

@@ -42,15 +42,18 @@ class CountTables(LedgerTables):
 
     def write_shard(self, result: ShardResult) -> None:
         """Make `result` the visible rows of its shard and stage. Safe to repeat; see ledger.py."""
-        if result.stage == TEXT:
+        self.write_shards([result])
+
+    def write_shards(self, results: Sequence[ShardResult]) -> None:
+        """`write_shard` for several results at once: one insert per table (ClickHouse wants few,
+        big inserts), the ledger rows last, so a crash in between leaves only invisible rows."""
+        text = [r for r in results if r.stage == TEXT]
+        if text:
             self._insert("text_hits", ["dataset", "vocabulary_version", "shard", "attempt_id", "sample_key", "concept_ids"],
-                         ((result.dataset, result.vocabulary_version, result.shard, result.attempt_id, key, concepts)
-                          for key, concepts in result.hits))
-        self._write_counts((result.dataset, result.vocabulary_version, result.shard, result.stage, result.attempt_id,
-                            result.stage, result.rule, concept, count) for concept, count in sorted(result.counts.items()))
-        self.record_state(result.dataset, result.vocabulary_version, result.shard, result.stage, DONE,
-                          attempt_id=result.attempt_id, samples=result.samples, skip_reasons=result.skipped, notes=result.notes,
-                          captions_from=result.captions_from)
+                         [(r.dataset, r.vocabulary_version, r.shard, r.attempt_id, key, concepts) for r in text for key, concepts in r.hits])
+        self._write_counts([(r.dataset, r.vocabulary_version, r.shard, r.stage, r.attempt_id, r.stage, r.rule, concept, count)
+                            for r in results for concept, count in sorted(r.counts.items())])
+        self.record_done(results)
 
     # --- reads ------------------------------------------------------------------------------------
 

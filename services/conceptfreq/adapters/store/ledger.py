@@ -220,6 +220,15 @@ class LedgerTables(Tables):
             shard, state, attempt_id, samples, dict(skip_reasons or {}), dict(notes or {}), reason,
             captions_from=captions_from)])
 
+    def record_done(self, results: Sequence) -> None:
+        """The `done` rows of written ShardResults, one insert per (dataset, vocabulary, stage)."""
+        scopes: dict[tuple[str, str, str], list[LedgerEntry]] = {}
+        for r in results:
+            scopes.setdefault((r.dataset, r.vocabulary_version, r.stage), []).append(LedgerEntry(
+                r.shard, DONE, r.attempt_id, r.samples, dict(r.skipped), dict(r.notes), captions_from=r.captions_from))
+        for scope, entries in scopes.items():
+            self._append(SHARD_LEDGER, scope, entries)
+
     def record_states(self, dataset: str, vocabulary_version: str, stage: str, state: str,
                       shards: Sequence[tuple[str, str, int]], reason: str = "") -> None:
         """One ledger row per (shard, attempt_id, samples), in one insert."""
