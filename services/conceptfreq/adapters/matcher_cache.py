@@ -107,7 +107,7 @@ def _read(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             compiled = {name: data[name] for name in data.files}
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not cached yet, or no cache folder at all
         return None
     # Anything else wrong with the file (truncated, not a zip, a bad CRC, an object array, a
     # folder in its place) means the same thing: it is not a usable cache file.
