@@ -99,20 +99,25 @@ class OutputTable:
             except UnicodeEncodeError:  # an output encoding without the name's letters: JSON's \u escapes
                 names[concept.id] = json.dumps(concept.name).encode(encoding, errors)
         self.n_ids = n_ids
-        self.pieces = ["[]\n".encode(encoding), "]\n".encode(encoding),
-                       *(b"[" + n for n in names), *(", ".encode(encoding) + n for n in names)]
+        pieces = ["[]\n".encode(encoding), "]\n".encode(encoding),
+                  *(b"[" + n for n in names), *(", ".encode(encoding) + n for n in names)]
+        self._lengths = np.array([len(p) for p in pieces], np.int64)
+        self._starts = np.cumsum(self._lengths) - self._lengths
+        self._bytes = np.frombuffer(b"".join(pieces), np.uint8)
 
     def render(self, hits) -> bytes:
         """One line per caption of `hits` (sorted by caption, then concept, as Hits are)."""
         counts = np.bincount(hits.caption, minlength=hits.n_captions)
         # A caption takes one piece per concept and one to close, or the one piece `[]`.
         ends = np.cumsum(counts + 1)
-        tokens = np.where(counts == 0, self.EMPTY, self.CLOSE)
-        out = np.empty(int(ends[-1]) if ends.size else 0, np.int64)
-        out[ends - 1] = tokens
+        pieces = np.empty(int(ends[-1]) if ends.size else 0, np.int64)
+        pieces[ends - 1] = np.where(counts == 0, self.EMPTY, self.CLOSE)
         if hits.caption.size:
             first_hit = np.cumsum(counts) - counts
             rank = np.arange(hits.caption.size) - first_hit[hits.caption]
-            where = ends[hits.caption] - counts[hits.caption] - 1 + rank
-            out[where] = np.where(rank == 0, 2, 2 + self.n_ids) + hits.concept
-        return b"".join(map(self.pieces.__getitem__, out.tolist()))
+            pieces[ends[hits.caption] - counts[hits.caption] - 1 + rank] = np.where(rank == 0, 2, 2 + self.n_ids) + hits.concept
+        # The pieces' bytes gathered by one numpy index: a third of the time of b"".join over the pieces.
+        lengths = self._lengths[pieces]
+        offsets = np.cumsum(lengths) - lengths
+        index = np.repeat(self._starts[pieces] - offsets, lengths) + np.arange(int(lengths.sum()))
+        return self._bytes[index].tobytes()
