@@ -16,7 +16,8 @@ import pytest
 
 from conceptfreq.commands.match import OutputTable, read_lines
 from conceptfreq.core.lexicon import WordNet
-from conceptfreq.core.matching import BLOCK, make_matcher
+from conceptfreq.core import matching
+from conceptfreq.core.matching import BLOCK, BLOCK_BYTES, make_matcher
 from conceptfreq.core.text import line_blocks, normalize_captions, normalize_lines
 from conceptfreq.core.vocabulary import default, from_names
 from tests.labelled.senses import rows as labelled_rows
@@ -40,20 +41,22 @@ def test_normalize_lines_is_normalize_captions_on_bytes():
 
 
 def test_line_blocks_cut_between_lines():
-    data = as_bytes([f"caption {i}" for i in range(25)])
-    for size in (1, 2, 7, 25, 26):
+    data = as_bytes([f"caption {i}" * (i % 4) for i in range(25)])
+    for size in (1, 2, 7, 30, len(data) - 1, len(data), 10 * len(data)):
         blocks = list(line_blocks(data, size))
         assert b"\n".join(blocks) == data
-        assert all(block.count(b"\n") < size for block in blocks)
-        assert len(blocks) == -(-25 // size)
+        assert all(len(block) <= size + 40 for block in blocks)  # a block ends at the first line end after `size` bytes
+    assert list(line_blocks(b"", 4)) == [b""] and list(line_blocks(b"no line end at all", 4)) == [b"no line end at all"]
 
 
 @pytest.mark.parametrize("method", ["phrase", "phrase+pos", "bag"])
-def test_match_lines_finds_what_match_finds(method):
+@pytest.mark.parametrize("block_bytes", [100, 4096, BLOCK_BYTES])
+def test_match_lines_finds_what_match_finds(method, block_bytes, monkeypatch):
+    monkeypatch.setattr(matching, "BLOCK_BYTES", block_bytes)
     if method == "phrase+pos" and not WordNet.available():
         pytest.skip("WordNet 3.0 (Debian wordnet-base) is not installed")
     matcher = make_matcher(VOCABULARY, method)
-    captions = (ODD * (2 * BLOCK // len(ODD) + 3))[: 2 * BLOCK + 5]  # more than one block, a ragged last one
+    captions = (ODD * (2 * BLOCK // len(ODD) + 3))[: 2 * BLOCK + 5]  # more than one block of str, a ragged last one
     expected, got = matcher.match(captions), matcher.match_lines(as_bytes(captions))
     assert expected.concept.size > 0
     assert got.n_captions == expected.n_captions == len(captions)

@@ -33,6 +33,8 @@ from conceptfreq.core.vocabulary import Vocabulary
 # Captions per normalized block: large enough to amortize the per-call cost of the C/Rust passes,
 # small enough that a block's normalized copies stay in cache-friendly megabytes.
 BLOCK = 8192
+# The same for captions given as bytes (match_lines): about BLOCK CC-3M captions.
+BLOCK_BYTES = 512 << 10
 
 # The version of what compile_matcher produces: bump it whenever the same vocabulary would compile
 # to different arrays (surface forms, key layout, sense rules), so that cached matchers are rebuilt.
@@ -125,7 +127,7 @@ class PhraseMatcher:
     def match_lines(self, data: bytes) -> Hits:
         """match() over the lines of a UTF-8 block (`\\n` between captions, undecodable bytes read as
         U+FFFD), without making a str per caption: what `conceptfreq match` reads."""
-        return self._match_blocks((normalize_lines(block), block.count(b"\n") + 1) for block in line_blocks(data, BLOCK))
+        return self._match_blocks((normalize_lines(block), block.count(b"\n") + 1) for block in line_blocks(data, BLOCK_BYTES))
 
     def _match_blocks(self, blocks) -> Hits:
         """Hits of consecutive normalized blocks ((padded, captions) pairs), as one Hits."""
