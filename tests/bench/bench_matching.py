@@ -1,5 +1,7 @@
 """Caption matching: throughput on one core against a spaCy lemmatize-then-match baseline, peak
-memory, and agreement of the counts with the paper's published CC-3M text-search counts.
+memory, and agreement of the counts with the paper's published CC-3M text-search counts; the
+`conceptfreq match` command's wall rate beside the matcher's own, and matcher start-up (cold and
+from the compiled-matcher cache), each in fresh processes.
 
 Input: the 15,833 CC-3M validation captions (../shared/data), repeated to >= 1,000,000 captions.
 Skips (with a row saying so) when the reference data is not beside the repository."""
