@@ -14,13 +14,26 @@ from conceptfreq.errors import UnavailableError, UserError
 COMMANDS = ["match", "count", "query", "top", "vocab", "serve", "migrate", "ingest", "status", "retry", "report", "import_paper", "longtail", "predict", "budget", "evaluate", "results", "retag", "export_triton", "synth", "train_clip", "world_report"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI, or with `command` (a module name of COMMANDS) only that subcommand: each
+    command module imports what it runs, and `conceptfreq match` should not wait for the store
+    client, gRPC or fsspec that other commands import."""
     parser = argparse.ArgumentParser(prog="conceptfreq", description="Concept frequencies of multimodal pretraining data.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if command is None else [command]:
         importlib.import_module(f"conceptfreq.commands.{name}").register(subparsers)
     return parser
+
+
+def named_command(argv: list[str]) -> str | None:
+    """The command module the arguments name (`import-paper` -> import_paper), or None (no command,
+    or an unknown one: the whole parser then says which exist)."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            name = arg.replace("-", "_")
+            return name if name in COMMANDS else None
+    return None
 
 
 SERVICE_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -41,7 +54,8 @@ def configure_logging(command: str, verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(named_command(argv))
     args = parser.parse_args(argv)
     configure_logging(args.command, args.verbose)
     try:

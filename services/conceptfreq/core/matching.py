@@ -20,18 +20,25 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from itertools import chain
 from typing import Sequence
 
 import numpy as np
 from ahocorasick_rs import BytesAhoCorasick, MatchKind
 
 from conceptfreq.core.inflection import surface_forms
-from conceptfreq.core.text import SEPARATOR, normalize_captions, words
+from conceptfreq.core.text import SEPARATOR, line_blocks, normalize_captions, normalize_lines, words
 from conceptfreq.core.vocabulary import Vocabulary
 
 # Captions per normalized block: large enough to amortize the per-call cost of the C/Rust passes,
 # small enough that a block's normalized copies stay in cache-friendly megabytes.
 BLOCK = 8192
+# The same for captions given as bytes (match_lines): about BLOCK CC-3M captions.
+BLOCK_BYTES = 512 << 10
+
+# The version of what compile_matcher produces: bump it whenever the same vocabulary would compile
+# to different arrays (surface forms, key layout, sense rules), so that cached matchers are rebuilt.
+MATCHER_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -88,40 +95,70 @@ class PhraseMatcher:
     name = "phrase"
 
     def __init__(self, vocabulary: Vocabulary):
-        key_concepts: dict[bytes, set[int]] = {}
-        for concept in vocabulary:
-            for name in concept.names:
-                for form in surface_forms(name):
-                    key_concepts.setdefault(f" {form} ".encode(), set()).add(concept.id)
-        if not key_concepts:
-            raise ValueError("no concept of the vocabulary has a searchable name")
-        keys = list(key_concepts)
+        self._load(compile_phrase(vocabulary))
+
+    @classmethod
+    def from_compiled(cls, compiled: dict[str, np.ndarray]) -> "PhraseMatcher":
+        """The matcher compile_phrase's arrays describe, without computing a surface form."""
+        matcher = cls.__new__(cls)
+        matcher._load(compiled)
+        return matcher
+
+    def _load(self, compiled: dict[str, np.ndarray]) -> None:
+        ends = compiled["key_ends"].astype(np.int64)
+        blob = compiled["keys"].tobytes()
+        keys = [blob[a:b] for a, b in zip([0, *ends[:-1].tolist()], ends.tolist())]
+        self._key_count = compiled["key_count"].astype(np.int64)
+        self._key_concepts = compiled["key_concepts"].astype(np.int64)
+        if not keys or self._key_count.size != len(keys) or self._key_concepts.size != int(self._key_count.sum()):
+            raise ValueError("compiled matcher arrays are inconsistent")
         self._keys = keys
+        # The library's own choice of automaton: a forced DFA searched CC-3M captions 35-50% slower here.
         self._automaton = BytesAhoCorasick(keys, matchkind=MatchKind.Standard)
-        # Compressed rows: a key shared by several concepts (a common alias) credits each of them.
-        concept_lists = [sorted(key_concepts[k]) for k in keys]
-        self._key_count = np.array([len(c) for c in concept_lists], np.int64)
         self._key_start = np.concatenate([[0], np.cumsum(self._key_count)[:-1]]).astype(np.int64)
-        self._key_concepts = np.array([c for cs in concept_lists for c in cs], np.int64)
         self._single = bool((self._key_count == 1).all())
-        self._n_ids = max(c.id for c in vocabulary) + 1
+        self._n_ids = int(compiled["n_ids"][0])
         self.n_keys = len(keys)
 
     def match(self, captions: Sequence[str]) -> Hits:
-        parts = [self._match_block(captions[i : i + BLOCK]) for i in range(0, len(captions), BLOCK)]
+        return self._match_blocks((normalize_captions(captions[i : i + BLOCK]), min(BLOCK, len(captions) - i))
+                                  for i in range(0, len(captions), BLOCK))
+
+    def match_lines(self, data: bytes) -> Hits:
+        """match() over the lines of a UTF-8 block (`\\n` between captions, undecodable bytes read as
+        U+FFFD), without making a str per caption: what `conceptfreq match` reads."""
+        return self._match_blocks((normalize_lines(block), block.count(b"\n") + 1) for block in line_blocks(data, BLOCK_BYTES))
+
+    def _match_blocks(self, blocks) -> Hits:
+        """Hits of consecutive normalized blocks ((padded, captions) pairs), as one Hits."""
+        parts: list[Hits] = []
+        for padded, n in blocks:
+            parts.append(self._match_padded(padded, n))
         if not parts:
             return Hits(np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
-        offsets = np.cumsum([0] + [min(BLOCK, len(captions) - i) for i in range(0, len(captions), BLOCK)])
+        if len(parts) == 1:
+            return parts[0]
+        offsets = np.cumsum([0] + [p.n_captions for p in parts])
         caption = np.concatenate([p.caption + offsets[i] for i, p in enumerate(parts)])
         concept = np.concatenate([p.concept for p in parts])
-        return Hits(caption, concept, len(captions))
+        ambiguous: dict[int, int] = {}
+        for part in parts:
+            for c, n in part.ambiguous.items():
+                ambiguous[c] = ambiguous.get(c, 0) + n
+        return Hits(caption, concept, int(offsets[-1]), ambiguous)
 
-    def _match_block(self, captions: Sequence[str]) -> Hits:
-        padded = normalize_captions(captions)
+    def _found(self, padded: bytes) -> np.ndarray | None:
+        """(key, start, end) rows of every overlapping hit in a normalized block, or None."""
         found = self._automaton.find_matches_as_indexes(padded, overlapping=True)
         if not found:
-            return Hits(np.zeros(0, np.int64), np.zeros(0, np.int64), len(captions))
-        matches = np.array(found, dtype=np.int64)
+            return None
+        # fromiter over the flattened tuples: half the time of np.array(list of tuples) here.
+        return np.fromiter(chain.from_iterable(found), np.int64, 3 * len(found)).reshape(-1, 3)
+
+    def _match_padded(self, padded: bytes, n: int) -> Hits:
+        matches = self._found(padded)
+        if matches is None:
+            return Hits(np.zeros(0, np.int64), np.zeros(0, np.int64), n)
         key, start = matches[:, 0], matches[:, 1]
         line_breaks = np.flatnonzero(np.frombuffer(padded, dtype=np.uint8) == SEPARATOR[0])
         caption = np.searchsorted(line_breaks, start)
@@ -132,7 +169,30 @@ class PhraseMatcher:
             caption = np.repeat(caption, counts)
             first = np.repeat(self._key_start[key] - np.cumsum(counts) + counts, counts)
             concept = self._key_concepts[first + np.arange(counts.sum())]
-        return Hits.from_pairs(caption, concept, len(captions), self._n_ids)
+        return Hits.from_pairs(caption, concept, n, self._n_ids)
+
+
+def compile_phrase(vocabulary: Vocabulary) -> dict[str, np.ndarray]:
+    """What the phrase automaton is built from, as plain arrays (the costly part: every concept's
+    surface forms): the keys ` form ` end to end in `keys` (ending at `key_ends`), and for each key
+    its concepts, `key_count` of them, in `key_concepts`."""
+    key_concepts: dict[bytes, set[int]] = {}
+    for concept in vocabulary:
+        for name in concept.names:
+            for form in surface_forms(name):
+                key_concepts.setdefault(f" {form} ".encode(), set()).add(concept.id)
+    if not key_concepts:
+        raise ValueError("no concept of the vocabulary has a searchable name")
+    keys = sorted(key_concepts)  # the same arrays in every process (sets iterate in hash order)
+    # Compressed rows: a key shared by several concepts (a common alias) credits each of them.
+    concept_lists = [sorted(key_concepts[k]) for k in keys]
+    return {
+        "keys": np.frombuffer(b"".join(keys), np.uint8),
+        "key_ends": np.cumsum([len(k) for k in keys]).astype(np.int64),
+        "key_count": np.array([len(c) for c in concept_lists], np.int64),
+        "key_concepts": np.array([c for cs in concept_lists for c in cs], np.int64),
+        "n_ids": np.array([max(c.id for c in vocabulary) + 1], np.int64),
+    }
 
 
 @lru_cache(maxsize=1)
@@ -165,6 +225,9 @@ class BagMatcher:
     def _lemma(self, word: str) -> str:
         return self._lemmas.get(word, word)
 
+    def match_lines(self, data: bytes) -> Hits:
+        return self.match(data.decode("utf-8", "replace").split("\n"))
+
     def match(self, captions: Sequence[str]) -> Hits:
         caption_ids, concept_ids = [], []
         block = normalize_captions(captions).decode()
@@ -196,3 +259,42 @@ def make_matcher(vocabulary: Vocabulary, method: str = DEFAULT_METHOD):
     if method not in MATCHERS:
         raise ValueError(f"unknown matching method {method!r}: choose one of {', '.join(MATCHERS)}")
     return MATCHERS[method](vocabulary)
+
+
+# Methods whose build is worth keeping: `bag` builds in milliseconds from the lemma table.
+COMPILED_METHODS = ("phrase", "phrase+pos")
+
+
+def compile_matcher(vocabulary: Vocabulary, method: str = DEFAULT_METHOD) -> dict[str, np.ndarray]:
+    """Everything costly that make_matcher(vocabulary, method) computes, as plain numpy arrays
+    (numbers and UTF-8 bytes, no objects), labelled with what it was compiled from."""
+    if method not in COMPILED_METHODS:
+        raise ValueError(f"method {method!r} has nothing to compile: choose one of {', '.join(COMPILED_METHODS)}")
+    compiled = compile_phrase(vocabulary)
+    if method == "phrase+pos":
+        from conceptfreq.core.pos_matching import compile_rules
+
+        compiled["rules"] = compile_rules(vocabulary)
+    compiled["label"] = _text_array(_label(vocabulary.version, method))
+    return compiled
+
+
+def matcher_from_compiled(compiled: dict[str, np.ndarray], vocabulary: Vocabulary, method: str = DEFAULT_METHOD):
+    """The matcher of compile_matcher(vocabulary, method), from its arrays; ValueError when they were
+    compiled from another vocabulary, method or MATCHER_VERSION, or do not hold together."""
+    label = compiled.get("label")
+    if label is None or label.dtype != np.uint8 or label.tobytes().decode("utf-8", "replace") != _label(vocabulary.version, method):
+        raise ValueError("compiled for another vocabulary, method or matcher version")
+    if method == "phrase+pos":
+        from conceptfreq.core.pos_matching import PosPhraseMatcher
+
+        return PosPhraseMatcher.from_compiled(compiled)
+    return PhraseMatcher.from_compiled(compiled)
+
+
+def _label(version: str, method: str) -> str:
+    return f"conceptfreq matcher {MATCHER_VERSION} {method} {version}"
+
+
+def _text_array(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode(), np.uint8)

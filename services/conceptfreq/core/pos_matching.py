@@ -9,15 +9,15 @@ A hit decided UNSURE is left out of the hits and counted in `Hits.ambiguous` ins
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 
 from conceptfreq.core.lexicon import wordnet
-from conceptfreq.core.matching import BLOCK, Hits, PhraseMatcher, lemma_table
+from conceptfreq.core.matching import Hits, PhraseMatcher, lemma_table
 from conceptfreq.core.senses import DROP, KEEP, UNSURE, FormRule, SenseRules, derive
-from conceptfreq.core.text import SEPARATOR, normalize_captions
+from conceptfreq.core.text import SEPARATOR
 from conceptfreq.core.vocabulary import Vocabulary
 
 _SEP = SEPARATOR[0]
@@ -35,7 +35,17 @@ class PosPhraseMatcher(PhraseMatcher):
 
     def __init__(self, vocabulary: Vocabulary, rules: SenseRules | None = None):
         super().__init__(vocabulary)
-        self.rules = rules if rules is not None else rules_for(vocabulary)
+        self._load_rules(rules if rules is not None else rules_for(vocabulary))
+
+    @classmethod
+    def from_compiled(cls, compiled: dict[str, np.ndarray]) -> "PosPhraseMatcher":
+        """compile_matcher's arrays: the phrase keys, and the sense rules as JSON in `rules`."""
+        matcher = super().from_compiled(compiled)
+        matcher._load_rules(SenseRules.from_plain(json.loads(compiled["rules"].tobytes()), lemma_table()))
+        return matcher
+
+    def _load_rules(self, rules: SenseRules) -> None:
+        self.rules = rules
         # One entry per (key, concept) row of the compressed key table: the rule to apply, or -1.
         self._rule_list: list[FormRule] = []
         row_rule = np.full(self._key_concepts.size, -1, np.int64)
@@ -55,25 +65,10 @@ class PosPhraseMatcher(PhraseMatcher):
         self._cache: dict[tuple[int, bytes, bytes, bytes], int | None] = {}
         self._cue_indexes: dict[int, dict[bytes, tuple[bool, str]]] = {}
 
-    def match(self, captions: Sequence[str]) -> Hits:
-        blocks = [self._match_block(captions[i : i + BLOCK]) for i in range(0, len(captions), BLOCK)]
-        if not blocks:
-            return Hits(np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
-        caption = np.concatenate([b.caption + i * BLOCK for i, b in enumerate(blocks)])
-        concept = np.concatenate([b.concept for b in blocks])
-        ambiguous: dict[int, int] = {}
-        for block in blocks:
-            for c, n in block.ambiguous.items():
-                ambiguous[c] = ambiguous.get(c, 0) + n
-        return Hits(caption, concept, len(captions), ambiguous)
-
-    def _match_block(self, captions: Sequence[str]) -> Hits:
-        padded = normalize_captions(captions)
-        found = self._automaton.find_matches_as_indexes(padded, overlapping=True)
-        n = len(captions)
-        if not found:
+    def _match_padded(self, padded: bytes, n: int) -> Hits:
+        matches = self._found(padded)
+        if matches is None:
             return Hits(np.zeros(0, np.int64), np.zeros(0, np.int64), n)
-        matches = np.array(found, dtype=np.int64)
         key, start = matches[:, 0], matches[:, 1]
         line_breaks = np.flatnonzero(np.frombuffer(padded, dtype=np.uint8) == _SEP)
         caption = np.searchsorted(line_breaks, start)
@@ -142,4 +137,9 @@ class PosPhraseMatcher(PhraseMatcher):
 _MISSING = object()
 
 
-__all__ = ["PosPhraseMatcher", "rules_for", "DROP", "KEEP", "UNSURE"]
+def compile_rules(vocabulary: Vocabulary) -> np.ndarray:
+    """The vocabulary's sense rules as UTF-8 JSON bytes: deriving them reads all of WordNet."""
+    return np.frombuffer(json.dumps(rules_for(vocabulary).to_plain(), ensure_ascii=False).encode(), np.uint8)
+
+
+__all__ = ["PosPhraseMatcher", "compile_rules", "rules_for", "DROP", "KEEP", "UNSURE"]

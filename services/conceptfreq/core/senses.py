@@ -27,7 +27,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
 from pathlib import Path
@@ -103,6 +103,29 @@ class SenseRules:
 
     def forms(self) -> set[str]:
         return {form for form, _ in self.rules}
+
+    def to_plain(self) -> dict:
+        """The rules and word classes as JSON-ready data (lists, strings, numbers); the lemma
+        table they were derived with is not included: from_plain takes it again."""
+        def plain(rule: FormRule) -> dict:
+            return {f.name: sorted(getattr(rule, f.name)) if isinstance(getattr(rule, f.name), frozenset) else getattr(rule, f.name)
+                    for f in fields(FormRule)}
+
+        return {"rules": [[form, concept, plain(rule)] for (form, concept), rule in self.rules.items()],
+                "lexicon": self.lexicon, "verbish": sorted(self._verbish), "nounish": sorted(self._nounish),
+                "adjectives": sorted(self._adjectives), "stop": sorted(self._stop)}
+
+    @classmethod
+    def from_plain(cls, data: dict, lemmas: dict[str, str]) -> "SenseRules":
+        """The inverse of to_plain; ValueError when `data` is not its shape."""
+        try:
+            sets = {f.name for f in fields(FormRule) if f.type.startswith("frozenset")}
+            rules = {(str(form), int(concept)): FormRule(**{k: frozenset(v) if k in sets else v for k, v in rule.items()})
+                     for form, concept, rule in data["rules"]}
+            return cls(rules=rules, lexicon=dict(data["lexicon"]), _lemmas=lemmas, _verbish=frozenset(data["verbish"]),
+                       _nounish=frozenset(data["nounish"]), _adjectives=frozenset(data["adjectives"]), _stop=frozenset(data["stop"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"not a compiled set of sense rules: {error}") from None
 
     def summary(self) -> dict[str, list[str]]:
         out: dict[str, set[str]] = {"verb": set(), "adjective": set(), "modal": set(), "sense": set()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -61,16 +61,45 @@ def normalize_captions(captions: Sequence[str]) -> bytes:
     collapse) instead of several Python calls per caption; only captions with non-ASCII text take
     the per-caption Unicode path, and that path yields output the ASCII passes leave unchanged.
     """
-    captions = list(captions)
-    for index, caption in enumerate(captions):
-        if not caption.isascii():
-            captions[index] = normalize_phrase(caption)
+    if not isinstance(captions, (list, tuple)):
+        captions = list(captions)
+    if not all(map(str.isascii, captions)):  # one C-level pass when, as usual, every caption is ASCII
+        captions = [c if c.isascii() else normalize_phrase(c) for c in captions]
     data = (" " + f" {_SEPARATOR_STR} ".join(captions) + " ").encode()
     if data.count(SEPARATOR) != max(len(captions) - 1, 0):  # a caption carries the separator byte itself
         captions = [c.replace(_SEPARATOR_STR, " ") for c in captions]
         data = (" " + f" {_SEPARATOR_STR} ".join(captions) + " ").encode()
-    data = np.frombuffer(data.translate(_ASCII_TABLE), dtype=np.uint8)
-    space = data == 0x20
-    keep = np.ones(data.size, dtype=bool)
+    return _collapse_spaces(data.translate(_ASCII_TABLE))
+
+
+def normalize_lines(data: bytes) -> bytes:
+    """normalize_captions(data.decode("utf-8", "replace").split("\\n")), on the bytes: an ASCII
+    block never becomes str objects, a block with non-ASCII lines decodes only those."""
+    if SEPARATOR in data:
+        data = data.replace(SEPARATOR, b" ")
+    if not data.isascii():
+        data = b"\n".join([line if line.isascii() else normalize_phrase(line.decode("utf-8", "replace")).encode()
+                           for line in data.split(b"\n")])
+    return _collapse_spaces((b" " + data.replace(b"\n", b" " + SEPARATOR + b" ") + b" ").translate(_ASCII_TABLE))
+
+
+def line_blocks(data: bytes, size: int) -> Iterator[bytes]:
+    """`data` (lines divided by `\\n`) cut at the first line end after every `size` bytes: blocks of
+    whole lines, found with one byte search per block instead of a pass over every line end."""
+    start = 0
+    while len(data) - start > size:
+        cut = data.find(b"\n", start + size)
+        if cut < 0:
+            break
+        yield data[start:cut]
+        start = cut + 1
+    yield data[start:]
+
+
+def _collapse_spaces(data: bytes) -> bytes:
+    """Each run of spaces to one space."""
+    array = np.frombuffer(data, dtype=np.uint8)
+    space = array == 0x20
+    keep = np.ones(array.size, dtype=bool)
     keep[1:] = ~(space[1:] & space[:-1])
-    return data[keep].tobytes()
+    return array[keep].tobytes()

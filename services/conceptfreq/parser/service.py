@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from conceptfreq.adapters.bus import Producer
 from conceptfreq.adapters.grpc_server import Registration, grpc_errors
+from conceptfreq.adapters.matcher_cache import cached_matcher
 from conceptfreq.adapters.store import CountStore
 from conceptfreq.core.counting import TEXT
-from conceptfreq.core.matching import DEFAULT_METHOD, MATCHERS, make_matcher
+from conceptfreq.core.matching import DEFAULT_METHOD, MATCHERS
 from conceptfreq.core.vocabulary import Vocabulary
 from conceptfreq.errors import UserError
 from conceptfreq.parser.stage import ParseShard
@@ -66,7 +67,7 @@ class ParserServicer(pb_grpc.ParserServiceServicer):
                             "(the streaming call takes any number of such batches)")
         vocabulary = self.vocabularies.resolve(request.vocabulary_version, "this parser")
         names = {c.id: c.name for c in vocabulary}
-        matcher = self.vocabularies.built(("matcher", vocabulary.version, method), lambda: make_matcher(vocabulary, method))
+        matcher = self.vocabularies.built(("matcher", vocabulary.version, method), lambda: cached_matcher(vocabulary, method))
         hits = matcher.match(list(request.captions)).per_caption()
         return pb.ParseCaptionsResponse(vocabulary_version=vocabulary.version, results=[
             pb.CaptionConcepts(concept_ids=ids, names=[names[i] for i in ids]) for ids in hits])

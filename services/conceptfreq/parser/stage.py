@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from conceptfreq.adapters.shards import read_caption_batches
 from conceptfreq.core.counting import ShardResult, count_caption_batches
-from conceptfreq.core.matching import DEFAULT_METHOD, make_matcher
+from conceptfreq.adapters.matcher_cache import cached_matcher
+from conceptfreq.core.matching import DEFAULT_METHOD
 from conceptfreq.core.vocabulary import Vocabulary
 
 
 class ParseShard:
     def __init__(self, vocabulary: Vocabulary, method: str = DEFAULT_METHOD, caption_column: str = "", captions_from: str = "shard"):
         self.vocabulary = vocabulary
-        self.matcher = make_matcher(vocabulary, method)
+        self.matcher = cached_matcher(vocabulary, method)
         self.caption_column = caption_column or None  # none given: the reader takes the first of the usual names
         self.captions_from = captions_from or "shard"
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from conceptfreq.adapters.bus import DEFAULT_BUS_URL, Topics
 from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS
-from conceptfreq.adapters.store import default_store_url
 from conceptfreq.core.tagging import DEFAULT_RULE, DEFAULT_TOP_K
 
 if TYPE_CHECKING:
@@ -81,6 +80,8 @@ class ServerConfig:
 
     @property
     def store_url(self) -> str:
+        from conceptfreq.adapters.store import default_store_url  # the store client only where a store is opened
+
         return self.store or default_store_url()
 
     @property
