@@ -142,15 +142,21 @@ def _pax_records(data: bytes, into: dict[str, str]) -> None:
         position += length
 
 
+_COMPRESSIONS = (
+    (b"\x1f\x8b", lambda stream: gzip.GzipFile(fileobj=stream)),
+    (b"BZh", bz2.BZ2File),
+    (b"\xfd7zXZ\x00", lzma.LZMAFile),
+)
+
+
 def open_archive(raw: BinaryIO, *, seek_min: int | None) -> tuple[BinaryIO, bytes, int | None]:
     """(stream, first bytes already read from it, seek_min) with any compression undone.
     `seek_min`: skip by seeking when at least this many bytes would otherwise be read and dropped;
     None never seeks (pipes, decompressed streams)."""
     head = _read_full(raw, _CHUNK)
-    for magic, opener in ((b"\x1f\x8b", gzip.GzipFile), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile)):
+    for magic, opener in _COMPRESSIONS:
         if head.startswith(magic):
-            stream = opener(fileobj=_Prefixed(head, raw))
-            return stream, b"", None
+            return opener(_Prefixed(head, raw)), b"", None
     return raw, head, seek_min
 
 
