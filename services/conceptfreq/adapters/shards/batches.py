@@ -103,20 +103,29 @@ def tar_caption_batches(url: str, batch_rows: int) -> Iterator[CaptionBatch]:
 # --- parquet --------------------------------------------------------------------------------------
 
 
-def _text_values(column) -> tuple[list, list[int]]:
-    """A caption column's values as Python str (None where null) and the rows whose bytes were not
-    UTF-8 (decoded with replacement), decoding binary columns in one pass where they are valid."""
+# The characters str.strip() removes (str.isspace), so that Arrow can find the few captions that
+# need stripping without a Python call per caption (tests check the set against str.isspace).
+PYTHON_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+                     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_SPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in PYTHON_WHITESPACE) + "]"
+_NEEDS_STRIP = f"^{_SPACE_CLASS}|{_SPACE_CLASS}$"
+
+
+def _text_column(column):
+    """A caption column as an Arrow string array, or None when its bytes are not all UTF-8."""
     import pyarrow as pa
 
-    if pa.types.is_dictionary(column.type):
-        column = column.dictionary_decode()
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        return column.to_pylist(), []
+        return column
     try:
         # One C-level UTF-8 check for the whole column; only a column with bad bytes goes row by row.
-        return column.cast(pa.large_string()).to_pylist(), []
+        return column.cast(pa.large_string())
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        pass
+        return None
+
+
+def _decoded_rows(column) -> tuple[list, list[int]]:
+    """Each binary value decoded, with replacement; the rows whose bytes were not UTF-8."""
     values, invalid = [], []
     for index, raw in enumerate(column.to_pylist()):
         if raw is None:
@@ -128,6 +137,39 @@ def _text_values(column) -> tuple[list, list[int]]:
             values.append(raw.decode("utf-8", "replace"))
             invalid.append(index)
     return values, invalid
+
+
+def _arrow_caption_batch(keys: list[str], column) -> CaptionBatch:
+    """A CaptionBatch from an Arrow caption column: stripped captions, no_caption for nulls,
+    empty_caption for blank ones. Only the captions Arrow finds null, empty or with surrounding
+    whitespace are looked at in Python."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    text = _text_column(column)
+    if text is None:
+        return _caption_batch(keys, *_decoded_rows(column))
+    captions = text.to_pylist()
+    batch = CaptionBatch(keys=keys, captions=captions)
+    odd = pc.or_(pc.match_substring_regex(text, _NEEDS_STRIP), pc.equal(pc.binary_length(text), 0))
+    if text.null_count:
+        odd = pc.fill_null(odd, True)
+    problems = batch.problems
+    for index in np.flatnonzero(odd.to_numpy(zero_copy_only=False)).tolist():
+        caption = captions[index]
+        if caption is None:
+            problems[index] = "no_caption"
+            continue
+        caption = caption.strip()
+        if caption:
+            captions[index] = caption
+        else:
+            captions[index] = None
+            problems[index] = "empty_caption"
+    return batch
 
 
 def _key_values(column, start: int) -> list[str]:
@@ -197,8 +239,7 @@ def parquet_caption_batches(url: str, caption_column: str | None, key_column: st
             if not n:
                 continue
             keys = _key_values(record_batch.column(key_column), row) if key_column else _index_keys(row, row + n)
-            values, invalid = _text_values(record_batch.column(caption_column))
-            yield _caption_batch(keys, values, invalid)
+            yield _arrow_caption_batch(keys, record_batch.column(caption_column))
             row += n
     finally:
         parquet.close()
@@ -249,8 +290,7 @@ def sidecar_caption_batches(url: str, caption_column: str | None, batch_rows: in
                 if key_column.null_count:
                     raise ShardError(url, f"img2dataset parquet sidecar {posixpath.basename(sidecar)} has a "
                                           f"successful row without a key")
-                values, invalid = _text_values(kept.column(caption_column))
-                yield _caption_batch(_key_values(key_column, row), values, invalid)
+                yield _arrow_caption_batch(_key_values(key_column, row), kept.column(caption_column))
             row += record_batch.num_rows
     finally:
         parquet.close()
