@@ -41,7 +41,7 @@ from conceptfreq.adapters.shards.formats import (IMAGE_EXTENSIONS, JSON_CAPTION_
                                                  PARQUET_KEY_COLUMNS)
 from conceptfreq.adapters.shards.tar import LOCAL_SEEK_MIN
 from conceptfreq.adapters.shards.urls import UnsupportedShardURL, filesystem
-from conceptfreq.core.counting import CaptionBatch, batches_of
+from conceptfreq.core.counting import CaptionBatch
 from conceptfreq.errors import UnavailableError
 
 
@@ -219,7 +219,7 @@ def _index_key(index: int) -> str:
 # --- webdataset tar -------------------------------------------------------------------------------
 
 
-def open_seekable(url: str, stream) -> int | None:
+def seek_threshold(url: str, stream) -> int | None:
     """The `seek_min` for tar.members on this stream: when a skipped payload is seeked over rather
     than read and dropped. Local and in-memory files seek cheaply, so only reads of LOCAL_SEEK_MIN
     or more are worth replacing. Remote fsspec files fetch whole blocks (`blocksize`, 5 MiB on s3)
@@ -239,7 +239,7 @@ def open_seekable(url: str, stream) -> int | None:
 def tar_members(url: str, stream, wanted: frozenset[str] | None) -> Iterator[tuple[str, str, str, bytes | None]]:
     """tar.members over an open shard, its format errors as ShardErrors naming the shard."""
     try:
-        yield from tar_format.members(stream, wanted, seek_min=open_seekable(url, stream))
+        yield from tar_format.members(stream, wanted, seek_min=seek_threshold(url, stream))
     except tar_format.TarFormatError as exc:
         raise ShardError(url, str(exc)) from exc
 
