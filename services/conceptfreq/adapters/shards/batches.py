@@ -21,12 +21,13 @@ import fsspec
 import fsspec.core
 
 from conceptfreq.adapters.shards import tar as tar_format
-from conceptfreq.adapters.shards.training import ShardError, _json_caption, parquet_columns, tar_members
+from conceptfreq.adapters.shards.training import ShardError, _json_caption, parquet_columns, seek_threshold
 from conceptfreq.core.counting import CaptionBatch
 
 _KEY_WIDTH = 9
 _TSV_CHUNK = 8 << 20
 SIDECAR_SUCCESS = "success"
+_CAPTION_EXTENSIONS = frozenset(("txt", "json"))
 
 
 def _index_keys(start: int, stop: int) -> list[str]:
@@ -75,7 +76,9 @@ def tar_caption_batches(url: str, batch_rows: int) -> Iterator[CaptionBatch]:
                 problems[index] = "empty_caption"
 
         try:
-            for name, key, extension, data in tar_members(url, stream, frozenset(("txt", "json"))):
+            # tar.members directly, not training.tar_members: one generator fewer per member; its
+            # errors are turned into ShardErrors below.
+            for name, key, extension, data in tar_format.members(stream, _CAPTION_EXTENSIONS, seek_min=seek_threshold(url, stream)):
                 if key != current:
                     if current is not None:
                         add(current, txt, document)
