@@ -297,7 +297,7 @@ def test_parquet_custom_caption_and_key_columns(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({}, r"no caption column 'caption'; the shard's columns are: TEXT, url"),
+    ({"caption_column": "caption"}, r"no caption column 'caption'; the shard's columns are: TEXT, url"),
     ({"caption_column": "TEXT", "key_column": "id"}, r"no key column 'id'; the shard's columns are: TEXT, url"),
     ({"caption_column": "url"}, r"caption column 'url' holds int64, not text"),
 ])

@@ -28,7 +28,6 @@ Decisions other modules rely on:
 from __future__ import annotations
 
 import json
-import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -37,9 +36,12 @@ from typing import Callable, Iterable, Iterator
 import fsspec
 import fsspec.core
 
-from conceptfreq.adapters.shards.formats import IMAGE_EXTENSIONS, JSON_CAPTION_FIELDS, PARQUET_IMAGE_COLUMNS
+from conceptfreq.adapters.shards import tar as tar_format
+from conceptfreq.adapters.shards.formats import (IMAGE_EXTENSIONS, JSON_CAPTION_FIELDS, PARQUET_CAPTION_COLUMNS, PARQUET_IMAGE_COLUMNS,
+                                                 PARQUET_KEY_COLUMNS)
+from conceptfreq.adapters.shards.tar import LOCAL_SEEK_MIN
 from conceptfreq.adapters.shards.urls import UnsupportedShardURL, filesystem
-from conceptfreq.core.counting import CaptionBatch, batches_of
+from conceptfreq.core.counting import CaptionBatch
 from conceptfreq.errors import UnavailableError
 
 
@@ -104,7 +106,7 @@ def shard_format(url: str, declared: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class _ReadOptions:
-    caption_column: str
+    caption_column: str | None
     key_column: str | None
     with_images: bool
 
@@ -113,7 +115,7 @@ def read_shard(
     url: str,
     *,
     format: str | None = None,
-    caption_column: str = "caption",
+    caption_column: str | None = None,
     key_column: str | None = None,
     with_images: bool = False,
 ) -> Iterator[Sample]:
@@ -140,17 +142,31 @@ def read_caption_batches(
     captions_from: str = "shard",
     batch_rows: int = _PARQUET_BATCH_ROWS,
 ) -> Iterator[CaptionBatch]:
-    """The text stage's view of a shard: keys and captions in CaptionBatches of about `batch_rows`,
+    """The text stage's view of a shard: keys and captions in CaptionBatches of up to `batch_rows`,
     the same samples, in the same order and with the same problems, as `read_shard` yields.
-    `captions_from="sidecar"` reads an img2dataset tar's captions from the parquet beside it."""
+    `captions_from="sidecar"` reads an img2dataset tar's captions from the parquet beside it
+    (`NNNNN.parquet` beside `NNNNN.tar`, its `status == "success"` rows; see batches.py).
+    Checked now, like read_shard: the format, the URL scheme and the caption source."""
+    from conceptfreq.adapters.shards import batches
+
     if captions_from not in CAPTIONS_FROM:
         raise UnsupportedShardURL(f"unknown caption source {captions_from!r}; choose one of {', '.join(CAPTIONS_FROM)}")
+    kind = shard_format(url, format)
+    filesystem(url)
     if captions_from == "sidecar":
-        raise UnsupportedShardURL("reading captions from an img2dataset parquet sidecar is not implemented yet")
-    return batches_of(read_shard(url, format=format, caption_column=caption_column or "caption", key_column=key_column), batch_rows)
+        if kind != "tar":
+            raise UnsupportedShardURL(f"{url}: captions from a sidecar need an img2dataset tar shard, not {kind}")
+        reader = batches.sidecar_caption_batches(url, caption_column, batch_rows)
+    elif kind == "tar":
+        reader = batches.tar_caption_batches(url, batch_rows)
+    elif kind == "parquet":
+        reader = batches.parquet_caption_batches(url, caption_column, key_column, batch_rows)
+    else:
+        reader = batches.tsv_caption_batches(url, batch_rows)
+    return _as_shard_errors(url, reader)
 
 
-def _as_shard_errors(url: str, samples: Iterator[Sample]) -> Iterator[Sample]:
+def _as_shard_errors(url: str, samples: Iterator) -> Iterator:
     try:
         yield from samples
     except ShardError:
@@ -165,7 +181,7 @@ def _as_shard_errors(url: str, samples: Iterator[Sample]) -> Iterator[Sample]:
         raise ShardError(url, f"unreadable: permission denied ({exc})") from exc
     except (ConnectionError, TimeoutError) as exc:
         raise UnavailableError(f"{url}: connection failed while reading ({exc})") from exc
-    except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
+    except (EOFError, zlib.error, OSError, ValueError) as exc:
         # pyarrow's ArrowInvalid/ArrowIOError subclass ValueError/OSError, so corrupt parquet lands here.
         raise ShardError(url, f"unreadable: {type(exc).__name__}: {exc}") from exc
 
@@ -203,64 +219,29 @@ def _index_key(index: int) -> str:
 # --- webdataset tar -------------------------------------------------------------------------------
 
 
-class _TarTruncated(tarfile.ReadError):
-    pass
-
-
-class _StrictTarInfo(tarfile.TarInfo):
-    """tarfile quietly ends iteration when an archive stops without its end-of-archive block (cut
-    at or inside a member header) or meets a garbage header mid-archive; a cut shard would then look
-    complete and its counts would be silently short. Those cases become errors here."""
-
-    @classmethod
-    def fromtarfile(cls, tar):
-        try:
-            return super().fromtarfile(tar)
-        except tarfile.EOFHeaderError:
-            raise  # the zero block that properly ends an archive
-        except (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError, tarfile.InvalidHeaderError) as exc:
-            if tar.offset == 0:
-                raise  # nothing read yet: tarfile reports "empty file" / "invalid header" itself
-            if isinstance(exc, tarfile.EmptyHeaderError):
-                raise _TarTruncated("truncated: the archive ends without its end-of-archive block") from None
-            if isinstance(exc, tarfile.TruncatedHeaderError):
-                raise _TarTruncated("truncated inside a member header") from None
-            raise _TarTruncated(f"corrupt member header at byte {tar.offset} ({exc})") from None
-
-
-def _webdataset():
-    """webdataset imports torch (a second of start-up); only tar reading pays for it, not `query`."""
-    from webdataset import tariterators
-
-    return tariterators
-
-
-def _is_webdataset_meta(name: str) -> bool:
-    # webdataset skips `__*__` members (e.g. __index__); so do we.
-    return "/" not in name and name.startswith("__") and name.endswith("__")
-
-
-def _tar_members(url: str, stream, wanted: frozenset[str]) -> Iterator[dict]:
-    """Members as webdataset's group_by_keys expects them. Python's tarfile is used directly rather
-    than webdataset's tar_file_iterator because the truncation checks need a custom TarInfo.
-    Unwanted members (images when with_images=False) keep their place with data=None so that an
-    image-only sample still appears as a sample."""
+def seek_threshold(url: str, stream) -> int | None:
+    """The `seek_min` for tar.members on this stream: when a skipped payload is seeked over rather
+    than read and dropped. Local and in-memory files seek cheaply, so only reads of LOCAL_SEEK_MIN
+    or more are worth replacing. Remote fsspec files fetch whole blocks (`blocksize`, 5 MiB on s3)
+    and serve reads inside a fetched block from memory, so a seek only saves a request when it
+    jumps past a block; shorter skips stream. A stream that cannot seek always streams."""
     try:
-        tar = tarfile.open(fileobj=stream, mode="r|*", tarinfo=_StrictTarInfo)
-    except tarfile.ReadError as exc:
-        reason = "empty file" if "empty" in str(exc) else f"not a tar archive ({exc})"
-        raise ShardError(url, reason) from exc
-    with tar:
-        for info in tar:
-            if not info.isreg() or _is_webdataset_meta(info.name):
-                continue
-            key, extension = _webdataset().base_plus_ext(info.name)
-            if key is None:
-                continue
-            data = tar.extractfile(info).read() if extension.lower() in wanted else None
-            # Streaming over millions of members: do not let tarfile keep every TarInfo.
-            tar.members = []
-            yield {"fname": info.name, "data": data, "__url__": url}
+        if not stream.seekable():
+            return None
+    except (AttributeError, OSError, ValueError):
+        return None
+    protocol = fsspec.core.split_protocol(url)[0]
+    if protocol in (None, "file", "local", "memory"):
+        return LOCAL_SEEK_MIN
+    return max(int(getattr(stream, "blocksize", 0) or 0), LOCAL_SEEK_MIN)
+
+
+def tar_members(url: str, stream, wanted: frozenset[str] | None) -> Iterator[tuple[str, str, str, bytes | None]]:
+    """tar.members over an open shard, its format errors as ShardErrors naming the shard."""
+    try:
+        yield from tar_format.members(stream, wanted, seek_min=seek_threshold(url, stream))
+    except tar_format.TarFormatError as exc:
+        raise ShardError(url, str(exc)) from exc
 
 
 def _json_caption(raw: bytes) -> tuple[str | None, bool, str | None]:
@@ -297,25 +278,18 @@ def _tar_sample(group: dict, with_images: bool) -> Sample:
 
 
 def tar_groups(url: str, extensions: Iterable[str]) -> Iterator[dict]:
-    """webdataset sample dicts (`__key__`, one entry per extension) of a tar shard, keeping the data
-    of the wanted extensions only; with the strict truncation checks, and every read failure as a
-    ShardError. Shared by the caption reader and the evaluator's clip_benchmark-layout reader."""
+    """webdataset sample dicts (`__key__`, `__url__`, one entry per extension) of a tar shard,
+    keeping the data of the wanted extensions only; with the strict truncation checks, and every
+    read failure as a ShardError. Shared by read_shard and the evaluator's clip_benchmark reader."""
     return _as_shard_errors(url, _tar_groups(url, frozenset(extensions)))
 
 
 def _tar_groups(url: str, wanted: frozenset[str]) -> Iterator[dict]:
     with fsspec.open(url, "rb") as stream:
         try:
-            yield from _webdataset().group_by_keys(_tar_members(url, stream, wanted))
-        except _TarTruncated as exc:
+            yield from tar_format.group(tar_members(url, stream, wanted), url)
+        except tar_format.TarFormatError as exc:
             raise ShardError(url, str(exc)) from exc
-        except ValueError as exc:
-            # group_by_keys rejects a key that repeats an extension (two `a.txt`); it appends
-            # debugging values to args, so only the first is worth showing.
-            raise ShardError(url, f"corrupt webdataset tar: {exc.args[0] if exc.args else exc}") from exc
-        except tarfile.ReadError as exc:
-            # tarfile's own wording for a cut inside a member's data is "unexpected end of data".
-            raise ShardError(url, f"truncated or corrupt tar ({exc.args[0] if exc.args else exc})") from exc
 
 
 def _read_tar(url: str, options: _ReadOptions) -> Iterator[Sample]:
@@ -351,6 +325,27 @@ def _parquet_image(value) -> bytes | None:
     return value if isinstance(value, bytes) else None
 
 
+def parquet_columns(url: str, schema, caption_column: str | None, key_column: str | None) -> tuple[str, str | None]:
+    """(caption column, key column or None for row-index keys) of a parquet shard: the named ones,
+    which must exist, else the first of PARQUET_CAPTION_COLUMNS / PARQUET_KEY_COLUMNS present."""
+    names = schema.names
+    available = ", ".join(names)
+    for role, column in (("caption", caption_column), ("key", key_column)):
+        if column and column not in names:
+            raise ShardError(url, f"no {role} column {column!r}; the shard's columns are: {available}")
+    if not caption_column:
+        caption_column = next((name for name in PARQUET_CAPTION_COLUMNS if name in names), None)
+        if caption_column is None:
+            raise ShardError(url, f"no caption column (looked for {', '.join(PARQUET_CAPTION_COLUMNS)}); "
+                                  f"the shard's columns are: {available}")
+    if not key_column:
+        key_column = next((name for name in PARQUET_KEY_COLUMNS if name in names), None)
+    caption_type = schema.field(caption_column).type
+    if not _is_text_type(caption_type):
+        raise ShardError(url, f"caption column {caption_column!r} holds {caption_type}, not text")
+    return caption_column, key_column
+
+
 def _read_parquet(url: str, options: _ReadOptions) -> Iterator[Sample]:
     # Imported here: pyarrow is heavy, and tar/TSV-only workers never need it.
     import pyarrow.parquet as pq
@@ -361,23 +356,17 @@ def _read_parquet(url: str, options: _ReadOptions) -> Iterator[Sample]:
         except (ValueError, OSError) as exc:
             raise ShardError(url, f"not a parquet file, or truncated ({exc})") from exc
         schema = parquet.schema_arrow
-        available = ", ".join(schema.names)
-        for role, column in (("caption", options.caption_column), ("key", options.key_column)):
-            if column is not None and column not in schema.names:
-                raise ShardError(url, f"no {role} column {column!r}; the shard's columns are: {available}")
-        caption_type = schema.field(options.caption_column).type
-        if not _is_text_type(caption_type):
-            raise ShardError(url, f"caption column {options.caption_column!r} holds {caption_type}, not text")
+        caption_column, key_column = parquet_columns(url, schema, options.caption_column, options.key_column)
         image_column = None
         if options.with_images:
             image_column = next((name for name in PARQUET_IMAGE_COLUMNS if name in schema.names), None)
-        columns = list(dict.fromkeys(c for c in (options.caption_column, options.key_column, image_column) if c))
+        columns = list(dict.fromkeys(c for c in (caption_column, key_column, image_column) if c))
 
         row = 0
         for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns):
             values = batch.to_pydict()
-            captions = values[options.caption_column]
-            keys = values[options.key_column] if options.key_column else [None] * len(captions)
+            captions = values[caption_column]
+            keys = values[key_column] if key_column else [None] * len(captions)
             images = values[image_column] if image_column else [None] * len(captions)
             for caption, key, image in zip(captions, keys, images):
                 # A null key falls back to the row index so that every sample still has a key.
