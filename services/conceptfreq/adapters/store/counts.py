@@ -7,8 +7,11 @@ and read each kind under one rule (core/rules.py)."""
 from __future__ import annotations
 
 import json
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
+import numpy as np
+
+from conceptfreq.adapters.store.backends import ArrayColumn
 from conceptfreq.adapters.store.ledger import LedgerTables, visible
 from conceptfreq.adapters.store.tables import now_seq
 from conceptfreq.core.counting import DONE, KINDS, TEXT, ShardResult
@@ -36,18 +39,33 @@ class CountTables(LedgerTables):
 
     # --- writes -----------------------------------------------------------------------------------
 
-    def _write_counts(self, rows: Iterable[tuple]) -> None:
-        """Per-shard count rows in COUNT_COLUMNS order."""
-        self._insert("shard_concept_counts", COUNT_COLUMNS, rows)
+    def _write_counts(self, dataset: str, vocabulary_version: str, shard: str, stage: str, attempt_id: str, kind: str,
+                      by_rule: Mapping[str, Mapping[int, int]]) -> None:
+        """One attempt's per-shard counts, {rule: {concept id: count}}, in one columnar insert."""
+        rules: list[str] = []
+        ids: list[int] = []
+        counts: list[int] = []
+        for rule, of_rule in by_rule.items():
+            ordered = sorted(of_rule.items())
+            rules += [rule] * len(ordered)
+            ids += [concept for concept, _ in ordered]
+            counts += [count for _, count in ordered]
+        if ids:
+            self._insert_columns("shard_concept_counts", {
+                "dataset": dataset, "vocabulary_version": vocabulary_version, "shard": shard, "stage": stage,
+                "attempt_id": attempt_id, "kind": kind, "rule": rules[0] if len(by_rule) == 1 else rules,
+                "concept_id": np.array(ids, np.uint32), "count": np.array(counts, np.uint64)})
 
     def write_shard(self, result: ShardResult) -> None:
         """Make `result` the visible rows of its shard and stage. Safe to repeat; see ledger.py."""
-        if result.stage == TEXT:
-            self._insert("text_hits", ["dataset", "vocabulary_version", "shard", "attempt_id", "sample_key", "concept_ids"],
-                         ((result.dataset, result.vocabulary_version, result.shard, result.attempt_id, key, concepts)
-                          for key, concepts in result.hits))
-        self._write_counts((result.dataset, result.vocabulary_version, result.shard, result.stage, result.attempt_id,
-                            result.stage, result.rule, concept, count) for concept, count in sorted(result.counts.items()))
+        hits = result.hits
+        if result.stage == TEXT and len(hits):
+            self._insert_columns("text_hits", {
+                "dataset": result.dataset, "vocabulary_version": result.vocabulary_version, "shard": result.shard,
+                "attempt_id": result.attempt_id, "sample_key": hits.sample_keys,
+                "concept_ids": ArrayColumn(hits.offsets, hits.concepts)})
+        self._write_counts(result.dataset, result.vocabulary_version, result.shard, result.stage, result.attempt_id,
+                           result.stage, {result.rule: result.counts})
         self.record_state(result.dataset, result.vocabulary_version, result.shard, result.stage, DONE,
                           attempt_id=result.attempt_id, samples=result.samples, skip_reasons=result.skipped, notes=result.notes)
 
