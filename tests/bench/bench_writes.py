@@ -5,7 +5,8 @@
   chDB and on a ClickHouse server (conceptfreq.devservers);
 - `conceptfreq count --workers 2` against `--workers 1`, wall time of the whole command (start-up,
   the matcher's build and the final totals included), on parquet shards and on webdataset text tars
-  (tests/bench/ingest_data.py). The figure depends on how fast the shard readers are: the parent
+  (tests/bench/ingest_data.py), and the shard loop alone (count_shards minus the matcher's build,
+  which start-up is mostly). The figure depends on how fast the shard readers are: the parent
   writes while the workers read and match, so the slower the reading, the nearer 2x."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from conceptfreq.core.matching import DEFAULT_METHOD
 from conceptfreq.core.vocabulary import default
 from conceptfreq.devservers import clickhouse_server
 from conceptfreq.parser.stage import ParseShard
+from conceptfreq.pipeline import run as local
 from tests.bench.ingest_data import write_layout
 
 SHARDS, SAMPLES_PER_SHARD = 10, 10_000
@@ -69,6 +71,28 @@ def write_rates(store_url: str, results: list[ShardResult], vocabulary) -> tuple
         store.close()
 
 
+def loop_rate(shards: list[str], workers: int, store_dir: Path, vocabulary) -> float:
+    """samples/s of `count_shards` in this process minus the matcher's build (built once, in this
+    process, for either worker count): how the shard loop itself scales, whatever start-up costs."""
+    built = []
+    init = local._init_worker
+
+    def timed_init(*args):
+        started = time.perf_counter()
+        init(*args)
+        built.append(time.perf_counter() - started)
+
+    shutil.rmtree(store_dir, ignore_errors=True)
+    local._init_worker = timed_init
+    store = open_store(f"chdb://{store_dir}")
+    try:
+        summary = local.count_shards(store, "bench", shards, vocabulary, workers=workers, progress=False)
+    finally:
+        local._init_worker = init
+        store.close()
+    return summary.samples / (summary.seconds - sum(built))
+
+
 def count_seconds(shards: str, workers: int, store_dir: Path) -> float:
     """Wall time of `conceptfreq count` as a user runs it, start-up included."""
     shutil.rmtree(store_dir, ignore_errors=True)
@@ -102,6 +126,12 @@ def run() -> list[dict]:
             samples = SHARDS * SAMPLES_PER_SHARD
             out.append(_row(f"count --workers 2, {layout}, {SHARDS} x {SAMPLES_PER_SHARD:,} (wall incl. start-up, best of 2)",
                             samples / seconds[2], "samples/s", "count --workers 1, same run", samples / seconds[1]))
+            rates = {1: 0.0, 2: 0.0}
+            for _ in range(2):
+                for workers in (1, 2):
+                    rates[workers] = max(rates[workers], loop_rate(paths, workers, tmp / "loop-store", vocabulary))
+            out.append(_row(f"count_shards, 2 workers, {layout}: shard loop without start-up (best of 2)", rates[2],
+                            "samples/s", "1 worker, same run", rates[1]))
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -125,3 +125,28 @@ def test_one_and_two_workers_count_the_same(store_url, tmp_path):
             assert store.text_hits("w1", V, shard) == store.text_hits("w2", V, shard)
     finally:
         store.close()
+
+
+def test_a_chdb_without_streaming_inserts_writes_the_same_rows(chdb_url):
+    """chDB releases before `send_insert` (pyproject allows chdb>=4) take the row path instead."""
+
+    class QueryOnly:  # the session of such a release: query() alone
+        def __init__(self, session):
+            self._session = session
+
+        def query(self, *args, **kwargs):
+            return self._session.query(*args, **kwargs)
+
+        def close(self):
+            self._session.close()
+
+    store = open_store(chdb_url)
+    try:
+        store.backend._session = QueryOnly(store.backend._session)
+        hits = odd_hits()
+        store.announce("ds", V, ["s0"])
+        store.write_shard(ShardResult("ds", V, "s0", "text", samples=len(hits), hits=hits, counts={1: 2}, rule="phrase"))
+        assert store.text_hits("ds", V, "s0") == dict(hits)
+        assert store.frequencies("ds", V) == {1: {"text": 2, "image": 0, "matched": 0}}
+    finally:
+        store.close()

@@ -123,16 +123,7 @@ class ClickHouseBackend:
         rows = _row_count(columns)
         if not rows:
             return
-        data = []
-        for values in columns.values():
-            if isinstance(values, (str, int, float)):
-                data.append([values] * rows)
-            elif isinstance(values, ArrayColumn):
-                data.append(values.lists())
-            elif isinstance(values, np.ndarray):
-                data.append(values.tolist())
-            else:
-                data.append(values if isinstance(values, list) else list(values))
+        data = [_python(values, rows) for values in columns.values()]
         # Data as the second argument, as in `insert` (inlined VALUES hang clickhouse-driver).
         self._execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", data, columnar=True)
 
@@ -192,6 +183,9 @@ class ChdbBackend:
         rows = _row_count(columns)
         if not rows:
             return
+        if not hasattr(self._session, "send_insert"):  # chDB before its streaming insert: the row path
+            self.insert(table, list(columns), zip(*(_python(values, rows) for values in columns.values())))
+            return
         arrays = [_arrow(values, rows) for values in columns.values()]
         table_ = pa.Table.from_arrays(arrays, names=list(columns))
         sink = pa.BufferOutputStream()
@@ -204,6 +198,17 @@ class ChdbBackend:
 
     def close(self) -> None:
         self._session.close()
+
+
+def _python(values: Column, rows: int) -> list:
+    """One column as a list of Python values, one per row."""
+    if isinstance(values, (str, int, float)):
+        return [values] * rows
+    if isinstance(values, ArrayColumn):
+        return values.lists()
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    return values if isinstance(values, list) else list(values)
 
 
 def _arrow(values: Column, rows: int):
