@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 from conceptfreq.adapters.store import open_store
-from conceptfreq.core.counting import DONE, TEXT, ShardResult
+from conceptfreq.core.counting import DONE, ShardResult
 from conceptfreq.core.matching import DEFAULT_METHOD
 from conceptfreq.core.vocabulary import default
 from conceptfreq.devservers import clickhouse_server

@@ -5,7 +5,6 @@ same counts with one worker and with two."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from conceptfreq.adapters.store import open_store
 from conceptfreq.core.counting import DONE, ShardResult

@@ -7,7 +7,7 @@ and read each kind under one rule (core/rules.py)."""
 from __future__ import annotations
 
 import json
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -51,10 +51,9 @@ class CountTables(LedgerTables):
             ids += [concept for concept, _ in ordered]
             counts += [count for _, count in ordered]
         if ids:
-            self._insert_columns("shard_concept_counts", {
-                "dataset": dataset, "vocabulary_version": vocabulary_version, "shard": shard, "stage": stage,
-                "attempt_id": attempt_id, "kind": kind, "rule": rules[0] if len(by_rule) == 1 else rules,
-                "concept_id": np.array(ids, np.uint32), "count": np.array(counts, np.uint64)})
+            values = [dataset, vocabulary_version, shard, stage, attempt_id, kind, rules[0] if len(by_rule) == 1 else rules,
+                      np.array(ids, np.uint32), np.array(counts, np.uint64)]
+            self._insert_columns("shard_concept_counts", dict(zip(COUNT_COLUMNS, values)))
 
     def write_shard(self, result: ShardResult) -> None:
         """Make `result` the visible rows of its shard and stage. Safe to repeat; see ledger.py."""
