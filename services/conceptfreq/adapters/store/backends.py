@@ -119,7 +119,8 @@ class ClickHouseBackend:
 
     def insert_columns(self, table: str, columns: Mapping[str, Column]) -> None:
         """One insert of whole columns: clickhouse-driver's columnar mode takes a list per column,
-        so no row tuple is built (bench_writes: ~2x the row path on a ClickHouse server)."""
+        so no row tuple is built, and the driver skips turning rows into columns (bench_writes
+        compares it with the row path on a ClickHouse 18.16 server: about 1.3x)."""
         rows = _row_count(columns)
         if not rows:
             return
