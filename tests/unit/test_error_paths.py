@@ -64,10 +64,14 @@ class FullDisk:
     def insert(self, table, columns, rows):
         raise RuntimeError(self.ERROR)
 
+    def insert_columns(self, table, columns):
+        raise RuntimeError(self.ERROR)
+
 
 def test_a_full_disk_is_one_unavailable_line():
     tables = Tables(FullDisk())
-    for write in (lambda: tables._insert("t", ["a"], [(1,)]), lambda: tables._execute("SELECT 1")):
+    for write in (lambda: tables._insert("t", ["a"], [(1,)]), lambda: tables._insert_columns("t", {"a": [1]}),
+                  lambda: tables._execute("SELECT 1")):
         with pytest.raises(UnavailableError) as raised:
             write()
         message = str(raised.value)

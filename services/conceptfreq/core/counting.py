@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Protocol
+from typing import Iterable, Iterator, Protocol, Sequence
+
+import numpy as np
 
 from conceptfreq.core.matching import Hits
 
@@ -38,6 +40,93 @@ class Matcher(Protocol):
     def match(self, captions: list[str]) -> Hits: ...
 
 
+class SampleHits:
+    """The samples of a shard that hit a concept, as columns: sample `sample_keys[i]` hits the concept ids
+    `concepts[offsets[i]:offsets[i + 1]]` (ascending). Built straight from the matcher's arrays, so
+    the text stage makes no Python list per sample, and it pickles as two numpy buffers and a list of
+    keys (what worker processes send the writing parent). Iterating gives (key, [concept ids]) pairs,
+    what the row-shaped readers of the old list of tuples expect, so `dict(hits)` is {key: ids}. (The keys
+    are not called `keys`: dict() would take an object with a `keys` attribute for a mapping.)"""
+
+    __slots__ = ("sample_keys", "offsets", "concepts")
+
+    def __init__(self, keys: list[str] | None = None, offsets: np.ndarray | None = None, concepts: np.ndarray | None = None):
+        self.sample_keys = [] if keys is None else keys if isinstance(keys, list) else list(keys)
+        self.offsets = np.zeros(len(self.sample_keys) + 1, np.int64) if offsets is None else np.asarray(offsets, np.int64)
+        self.concepts = np.zeros(0, np.uint32) if concepts is None else np.asarray(concepts, np.uint32)
+        if len(self.offsets) != len(self.sample_keys) + 1 or self.offsets[0] != 0 or self.offsets[-1] != len(self.concepts):
+            raise ValueError("offsets must run from 0 to len(concepts), one more than there are keys")
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, Sequence[int]]]) -> "SampleHits":
+        """From (sample key, concept ids) pairs (the tagger's rows, tests)."""
+        keys: list[str] = []
+        lengths: list[int] = []
+        flat: list[int] = []
+        for key, concepts in pairs:
+            keys.append(key)
+            lengths.append(len(concepts))
+            flat.extend(concepts)
+        offsets = np.zeros(len(keys) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(keys, offsets, np.array(flat, np.uint32))
+
+    @classmethod
+    def from_hits(cls, hits: Hits, keys: Sequence[str]) -> "SampleHits":
+        """One batch's matcher output; `keys[i]` is the key of caption i of the batch. Hits' arrays are
+        grouped by caption (sorted), so a sample's run starts wherever the caption index changes."""
+        caption = hits.caption
+        if caption.size == 0:
+            return cls()
+        starts = np.flatnonzero(np.concatenate(([True], caption[1:] != caption[:-1])))
+        rows = caption[starts].tolist()
+        offsets = np.empty(len(rows) + 1, np.int64)
+        offsets[:-1], offsets[-1] = starts, caption.size
+        return cls([keys[i] for i in rows], offsets, hits.concept.astype(np.uint32))
+
+    @classmethod
+    def concat(cls, parts: Sequence["SampleHits"]) -> "SampleHits":
+        parts = [p for p in parts if len(p)]
+        if len(parts) <= 1:
+            return parts[0] if parts else cls()
+        keys = [k for p in parts for k in p.sample_keys]
+        bases = np.cumsum([0] + [len(p.concepts) for p in parts[:-1]])
+        offsets = np.concatenate([np.zeros(1, np.int64)] + [p.offsets[1:] + base for p, base in zip(parts, bases)])
+        return cls(keys, offsets, np.concatenate([p.concepts for p in parts]))
+
+    def __len__(self) -> int:
+        return len(self.sample_keys)
+
+    def lists(self) -> list[list[int]]:
+        """Each sample's concept ids as a Python list (for row-shaped writers and readers)."""
+        flat = self.concepts.tolist()
+        bounds = self.offsets.tolist()
+        return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def __iter__(self) -> Iterator[tuple[str, list[int]]]:
+        return iter(zip(self.sample_keys, self.lists()))
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, SampleHits):
+            return (self.sample_keys == other.sample_keys and np.array_equal(self.offsets, other.offsets)
+                    and np.array_equal(self.concepts, other.concepts))
+        try:
+            return list(self) == [(k, list(c)) for k, c in other]
+        except TypeError:
+            return NotImplemented
+
+    __hash__ = None  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return f"SampleHits({len(self.sample_keys)} samples, {len(self.concepts)} hits)"
+
+    def __getstate__(self):
+        return self.sample_keys, self.offsets, self.concepts
+
+    def __setstate__(self, state) -> None:
+        self.sample_keys, self.offsets, self.concepts = state
+
+
 @dataclass
 class ShardResult:
     """Everything one stage wrote for one shard. `attempt_id` names this write; the ledger points
@@ -50,11 +139,16 @@ class ShardResult:
     samples: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     notes: dict[str, int] = field(default_factory=dict)  # counted, yet the sample was used (e.g. invalid UTF-8)
-    hits: list[tuple[str, list[int]]] = field(default_factory=list)  # (sample key, concept ids), samples with hits only
+    # Samples with hits only. (key, concept ids) pairs given here are turned into columns.
+    hits: SampleHits = field(default_factory=SampleHits)
     counts: dict[int, int] = field(default_factory=dict)  # concept id -> samples that hit it
     rule: str = ""  # matching method or tagging rule the hits were made under
     captions_from: str = ""  # text stage: "" the shard itself, "sidecar" an img2dataset tar's parquet
     attempt_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hits, SampleHits):
+            self.hits = SampleHits.from_pairs(self.hits)
 
     @property
     def skipped_total(self) -> int:
@@ -127,7 +221,7 @@ def count_caption_batches(batches: Iterable[CaptionBatch], matcher: Matcher, *, 
     result = ShardResult(dataset, vocabulary_version, shard, stage=TEXT, rule=matcher.name)
     skipped: Counter[str] = Counter()
     invalid_utf8 = 0
-    counts: Counter[int] = Counter()
+    parts: list[SampleHits] = []
     ambiguous: Counter[int] = Counter()  # phrase+pos: (caption, concept) hits whose sense it could not tell
     for batch in batches:
         result.samples += len(batch)
@@ -151,11 +245,13 @@ def count_caption_batches(batches: Iterable[CaptionBatch], matcher: Matcher, *, 
         if not captions:
             continue
         hits = matcher.match(captions)
-        result.hits.extend((keys[index], concepts) for index, concepts in hits.grouped())
-        counts.update(hits.counts())
+        parts.append(SampleHits.from_hits(hits, keys))
         ambiguous.update(getattr(hits, "ambiguous", {}))
+    result.hits = SampleHits.concat(parts)
     result.skipped = dict(skipped)
-    result.counts = dict(counts)
+    # A concept is at most once per sample in the hits, so its occurrences are its sample count.
+    ids, counts = np.unique(result.hits.concepts, return_counts=True)
+    result.counts = dict(zip(ids.tolist(), counts.tolist()))
     if invalid_utf8:
         result.notes["invalid_utf8"] = invalid_utf8
     if ambiguous:

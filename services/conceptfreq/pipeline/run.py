@@ -154,9 +154,19 @@ def _results(tasks: list[tuple[str, str]], workers: int, init_args: tuple) -> It
         _init_worker(*init_args)
         yield from map(_parse, tasks)
         return
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
-        yield from pool.imap_unordered(_parse, tasks)
+    if "fork" in multiprocessing.get_all_start_methods():
+        # The matcher is built once, here, and the forked workers share it: building it in every
+        # worker costs each core the whole build (seconds) at once, on a machine the parent's
+        # writes share too.
+        _init_worker(*init_args)
+        context, initializer = multiprocessing.get_context("fork"), None
+    else:
+        context, initializer = multiprocessing.get_context("spawn"), _init_worker
+    # chunksize 1: a shard is seconds of work, so handing them out one at a time costs nothing and
+    # keeps both workers busy to the end. The parent writes each result while the workers go on
+    # parsing; results arrive as numpy columns (SampleHits), cheap to unpickle and to write.
+    with context.Pool(workers, initializer=initializer, initargs=init_args if initializer else ()) as pool:
+        yield from pool.imap_unordered(_parse, tasks, chunksize=1)
 
 
 def count_shards(store: CountStore, dataset: str, shards: Sequence[str], vocabulary: Vocabulary, *, method: str = DEFAULT_METHOD,

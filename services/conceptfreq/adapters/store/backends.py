@@ -6,14 +6,44 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence, Union
 
+import numpy as np
 from clickhouse_driver.util.escape import escape_params
 
 from conceptfreq.adapters.store.migrations import ClusterDDL, on_cluster
 from conceptfreq.errors import UnavailableError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArrayColumn:
+    """An Array(T) column as one flat array and offsets: row i is values[offsets[i]:offsets[i + 1]]
+    (offsets has one more entry than there are rows and starts at 0)."""
+
+    offsets: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def lists(self) -> list[list]:
+        flat, bounds = self.values.tolist(), self.offsets.tolist()
+        return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+# What `insert_columns` takes for one column: a value for every row (str, int or float), a numpy
+# array, an ArrayColumn, or any sequence of one value per row.
+Column = Union[str, int, float, np.ndarray, ArrayColumn, Sequence[Any]]
+
+
+def _row_count(columns: Mapping[str, Column]) -> int:
+    sizes = {len(c) for c in columns.values() if not isinstance(c, (str, int, float))}
+    if len(sizes) != 1:
+        raise ValueError(f"columns of one insert must have one length, not {sorted(sizes)}")
+    return sizes.pop()
 
 
 class ClickHouseBackend:
@@ -68,10 +98,10 @@ class ClickHouseBackend:
                         self.location, str(error).splitlines()[0])
             return []
 
-    def _execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+    def _execute(self, sql: str, params: Any = None, columnar: bool = False) -> list[tuple]:
         with self._lock:
             try:
-                return self._client.execute(sql, params or {})
+                return self._client.execute(sql, params or {}, columnar=columnar)
             except (OSError, EOFError) as error:
                 self._client.disconnect()
                 raise UnavailableError(f"ClickHouse at {self.location} is unreachable: {error}") from error
@@ -86,6 +116,17 @@ class ClickHouseBackend:
         if rows:
             # Rows go as the second argument: inlined VALUES hang clickhouse-driver (docs/platform.md).
             self.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", rows)
+
+    def insert_columns(self, table: str, columns: Mapping[str, Column]) -> None:
+        """One insert of whole columns: clickhouse-driver's columnar mode takes a list per column,
+        so no row tuple is built, and the driver skips turning rows into columns (bench_writes
+        compares it with the row path on a ClickHouse 18.16 server: about 1.3x)."""
+        rows = _row_count(columns)
+        if not rows:
+            return
+        data = [_python(values, rows) for values in columns.values()]
+        # Data as the second argument, as in `insert` (inlined VALUES hang clickhouse-driver).
+        self._execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", data, columnar=True)
 
     def close(self) -> None:
         self._client.disconnect()
@@ -133,5 +174,56 @@ class ChdbBackend:
             with self._lock:
                 self._session.query(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONEachRow\n" + "\n".join(lines))
 
+    def insert_columns(self, table: str, columns: Mapping[str, Column]) -> None:
+        """One insert of whole columns as an Arrow IPC stream through chDB's streaming insert: the
+        columns go over as buffers, with no per-row text to build or parse. Measured on 50,000
+        text-hit rows with chDB 4.4 (26.9): JSONEachRow 0.60 s, ArrowStream 0.10 s, Arrow file
+        0.29 s, Parquet 0.35 s, the Python() table function 0.12 s (2.8 s on its first call)."""
+        import pyarrow as pa
+
+        rows = _row_count(columns)
+        if not rows:
+            return
+        if not hasattr(self._session, "send_insert"):  # chDB before its streaming insert: the row path
+            self.insert(table, list(columns), zip(*(_python(values, rows) for values in columns.values())))
+            return
+        arrays = [_arrow(values, rows) for values in columns.values()]
+        table_ = pa.Table.from_arrays(arrays, names=list(columns))
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table_.schema) as writer:
+            writer.write_table(table_)
+        with self._lock:
+            with self._session.send_insert(f"INSERT INTO {table} ({', '.join(columns)})", "ArrowStream") as inserter:
+                inserter.append(sink.getvalue().to_pybytes())
+                inserter.finish()
+
     def close(self) -> None:
         self._session.close()
+
+
+def _python(values: Column, rows: int) -> list:
+    """One column as a list of Python values, one per row."""
+    if isinstance(values, (str, int, float)):
+        return [values] * rows
+    if isinstance(values, ArrayColumn):
+        return values.lists()
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    return values if isinstance(values, list) else list(values)
+
+
+def _arrow(values: Column, rows: int):
+    """One column as an Arrow array; ClickHouse casts Arrow's types to the table's column types."""
+    import pyarrow as pa
+
+    if isinstance(values, (str, int, float)):
+        return pa.repeat(pa.scalar(values), rows)
+    if isinstance(values, ArrayColumn):
+        offsets = np.asarray(values.offsets)
+        items = pa.array(np.asarray(values.values))
+        if offsets[-1] < 2**31:
+            return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32, copy=False)), items)
+        return pa.LargeListArray.from_arrays(pa.array(offsets.astype(np.int64, copy=False)), items)
+    if isinstance(values, np.ndarray):
+        return pa.array(values)
+    return pa.array(values if isinstance(values, list) else list(values))

@@ -7,11 +7,14 @@ and read each kind under one rule (core/rules.py)."""
 from __future__ import annotations
 
 import json
-from typing import Iterable, Sequence
+from typing import Mapping, Sequence
 
+import numpy as np
+
+from conceptfreq.adapters.store.backends import ArrayColumn
 from conceptfreq.adapters.store.ledger import LedgerTables, visible
 from conceptfreq.adapters.store.tables import now_seq
-from conceptfreq.core.counting import DONE, KINDS, TEXT, ShardResult
+from conceptfreq.core.counting import KINDS, TEXT, SampleHits, ShardResult
 from conceptfreq.core.vocabulary import Vocabulary, parse_json
 
 COUNT_COLUMNS = ["dataset", "vocabulary_version", "shard", "stage", "attempt_id", "kind", "rule", "concept_id", "count"]
@@ -36,9 +39,29 @@ class CountTables(LedgerTables):
 
     # --- writes -----------------------------------------------------------------------------------
 
-    def _write_counts(self, rows: Iterable[tuple]) -> None:
-        """Per-shard count rows in COUNT_COLUMNS order."""
-        self._insert("shard_concept_counts", COUNT_COLUMNS, rows)
+    def _write_counts(self, dataset: str, vocabulary_version: str, shard: str, stage: str, attempt_id: str, kind: str,
+                      by_rule: Mapping[str, Mapping[int, int]]) -> None:
+        """One attempt's per-shard counts, {rule: {concept id: count}}, in one columnar insert."""
+        self._write_attempts_counts([((dataset, vocabulary_version, shard, stage, attempt_id, kind), by_rule)])
+
+    def _write_attempts_counts(self, attempts: Sequence[tuple[tuple[str, ...], Mapping[str, Mapping[int, int]]]]) -> None:
+        """The per-shard counts of several attempts, each ((dataset, vocabulary version, shard, stage,
+        attempt id, kind), {rule: {concept id: count}}), in one columnar insert."""
+        scope: list[list[str]] = [[] for _ in COUNT_COLUMNS[:6]]
+        rules: list[str] = []
+        ids: list[int] = []
+        counts: list[int] = []
+        for key, by_rule in attempts:
+            for rule, of_rule in by_rule.items():
+                ordered = sorted(of_rule.items())
+                for column, value in zip(scope, key):
+                    column += [value] * len(ordered)
+                rules += [rule] * len(ordered)
+                ids += [concept for concept, _ in ordered]
+                counts += [count for _, count in ordered]
+        if ids:
+            values = [*scope, rules, np.array(ids, np.uint32), np.array(counts, np.uint64)]
+            self._insert_columns("shard_concept_counts", dict(zip(COUNT_COLUMNS, values)))
 
     def write_shard(self, result: ShardResult) -> None:
         """Make `result` the visible rows of its shard and stage. Safe to repeat; see ledger.py."""
@@ -47,12 +70,17 @@ class CountTables(LedgerTables):
     def write_shards(self, results: Sequence[ShardResult]) -> None:
         """`write_shard` for several results at once: one insert per table (ClickHouse wants few,
         big inserts), the ledger rows last, so a crash in between leaves only invisible rows."""
-        text = [r for r in results if r.stage == TEXT]
+        text = [r for r in results if r.stage == TEXT and len(r.hits)]
         if text:
-            self._insert("text_hits", ["dataset", "vocabulary_version", "shard", "attempt_id", "sample_key", "concept_ids"],
-                         [(r.dataset, r.vocabulary_version, r.shard, r.attempt_id, key, concepts) for r in text for key, concepts in r.hits])
-        self._write_counts([(r.dataset, r.vocabulary_version, r.shard, r.stage, r.attempt_id, r.stage, r.rule, concept, count)
-                            for r in results for concept, count in sorted(r.counts.items())])
+            hits = SampleHits.concat([r.hits for r in text])
+            lengths = [len(r.hits) for r in text]
+            scope = {column: np.repeat(np.array([getattr(r, field) for r in text], dtype=object), lengths).tolist()
+                     for column, field in (("dataset", "dataset"), ("vocabulary_version", "vocabulary_version"),
+                                           ("shard", "shard"), ("attempt_id", "attempt_id"))}
+            self._insert_columns("text_hits", {**scope, "sample_key": hits.sample_keys,
+                                               "concept_ids": ArrayColumn(hits.offsets, hits.concepts)})
+        self._write_attempts_counts([((r.dataset, r.vocabulary_version, r.shard, r.stage, r.attempt_id, r.stage), {r.rule: r.counts})
+                                     for r in results])
         self.record_done(results)
 
     # --- reads ------------------------------------------------------------------------------------

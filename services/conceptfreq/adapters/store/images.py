@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from conceptfreq.adapters.store.backends import ArrayColumn
 from conceptfreq.adapters.store.counts import CountTables
 from conceptfreq.adapters.store.ledger import visible
 from conceptfreq.adapters.store.tables import now_seq
@@ -103,15 +104,28 @@ class ImageTables(CountTables):
         """Make `result` the shard's visible image attempt: scores (unless a retag reuses earlier ones),
         hits and counts of every rule, the attempt's metadata, then the ledger row."""
         key = (result.dataset, result.vocabulary_version, result.shard, result.attempt_id)
+        named = dict(zip(("dataset", "vocabulary_version", "shard", "attempt_id"), key))
         top = result.top
         if result.writes_scores and top is not None and len(top):
-            ids, cosines, lse = top.concept_ids.tolist(), top.cosines.tolist(), top.lse.tolist()
-            self._insert("image_scores", ["dataset", "vocabulary_version", "shard", "attempt_id", "sample_key", "concept_ids", "scores", "lse"],
-                         (key + (sample_key, ids[i], cosines[i], lse[i]) for i, sample_key in enumerate(result.keys)))
-        self._insert("image_hits", ["dataset", "vocabulary_version", "shard", "attempt_id", "rule", "sample_key", "concept_ids"],
-                     (key + (rule, sample_key, concepts) for rule, hits in result.rules.items() for sample_key, concepts in hits.hits))
-        self._write_counts((result.dataset, result.vocabulary_version, result.shard, IMAGE, result.attempt_id, IMAGE, rule, concept, count)
-                           for rule, hits in result.rules.items() for concept, count in sorted(hits.counts.items()))
+            n, k = top.concept_ids.shape
+            offsets = np.arange(n + 1, dtype=np.int64) * k  # every image keeps the same k scores
+            self._insert_columns("image_scores", {
+                **named, "sample_key": list(result.keys), "concept_ids": ArrayColumn(offsets, top.concept_ids.reshape(-1)),
+                "scores": ArrayColumn(offsets, top.cosines.reshape(-1)), "lse": top.lse.astype(np.float32, copy=False)})
+        rules, keys, lengths, flat = [], [], [], []
+        for rule, hits in result.rules.items():
+            for sample_key, concepts in hits.hits:
+                rules.append(rule)
+                keys.append(sample_key)
+                lengths.append(len(concepts))
+                flat.extend(concepts)
+        if keys:
+            offsets = np.zeros(len(keys) + 1, np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            self._insert_columns("image_hits", {**named, "rule": rules, "sample_key": keys,
+                                                "concept_ids": ArrayColumn(offsets, np.array(flat, np.uint32))})
+        self._write_counts(result.dataset, result.vocabulary_version, result.shard, IMAGE, result.attempt_id, IMAGE,
+                           {rule: hits.counts for rule, hits in result.rules.items()})
         self._insert("image_attempts", ["dataset", "vocabulary_version", "shard", "attempt_id", "scores_attempt", "model_id",
                                         "logit_scale", "top_k", "vocabulary_size", "rules", "truncated", "seq"],
                      [key + (result.scores_attempt or result.attempt_id, result.model_id, float(top.logit_scale if top else 0.0),
@@ -179,7 +193,7 @@ class ImageTables(CountTables):
         returns its attempt id."""
         attempt = uuid.uuid4().hex
         key = (dataset, vocabulary_version, shard)
-        self._write_counts(key + (MATCHED, attempt, MATCHED, m.rule, concept, count) for m in matched for concept, count in m.counts.items())
+        self._write_counts(dataset, vocabulary_version, shard, MATCHED, attempt, MATCHED, {m.rule: m.counts for m in matched})
         self._insert("misalignment", ["dataset", "vocabulary_version", "shard", "stage", "attempt_id", "rule", "pairs",
                                       "misaligned", "no_concepts"],
                      [key + (MATCHED, attempt, m.rule, m.pairs, m.misaligned, m.no_concepts) for m in matched])

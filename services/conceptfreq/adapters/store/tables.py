@@ -10,8 +10,9 @@ from __future__ import annotations
 import errno
 import os
 import time
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
+from conceptfreq.adapters.store.backends import Column
 from conceptfreq.errors import UnavailableError
 
 # Test hook only: shifts this process's clock for `now_seq`, so end-to-end tests can run writers
@@ -49,8 +50,17 @@ class Tables:
             raise _out_of_space(self.location, error) or error
 
     def _insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+        """Row by row: for the small, rare writes (ledger rows, vocabularies, rules)."""
         try:
             self.backend.insert(f"{self.db}.{table}", columns, rows)
+        except Exception as error:
+            raise _out_of_space(self.location, error) or error
+
+    def _insert_columns(self, table: str, columns: Mapping[str, Column]) -> None:
+        """Column by column, in one insert: every hot write (hits, scores, per-shard counts). A str,
+        int or float stands for the same value in every row (see backends.Column)."""
+        try:
+            self.backend.insert_columns(f"{self.db}.{table}", columns)
         except Exception as error:
             raise _out_of_space(self.location, error) or error
 
