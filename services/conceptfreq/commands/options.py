@@ -9,7 +9,7 @@ import os
 from typing import TypeVar
 
 from conceptfreq.adapters.bus import DEFAULT_BUS_URL, Topics
-from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS, EXECUTORS
+from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS, EXECUTORS, IMAGE_DECODERS
 from conceptfreq.adapters.store import default_store_url
 from conceptfreq.core.prompts import PROMPT_MODES
 from conceptfreq.core.tagging import DEFAULT_RULE, DEFAULT_TOP_K, SCORE_KINDS
@@ -136,6 +136,10 @@ def add_tagging(parser: argparse.ArgumentParser) -> None:
                         help=f"larger images are skipped as decompression bombs (env CONCEPTFREQ_TAGGER_MAX_PIXELS; default {DEFAULT_MAX_PIXELS:,})")
     parser.add_argument("--no-draft", action="store_true", default=env("TAGGER_NO_DRAFT", "") not in ("", "0"),
                         help="decode JPEGs at full size instead of libjpeg's reduced-size draft (env CONCEPTFREQ_TAGGER_NO_DRAFT)")
+    parser.add_argument("--image-decoder", default=env("TAGGER_IMAGE_DECODER", "auto"), choices=IMAGE_DECODERS,
+                        help="auto: nvJPEG on the GPU when the in-process model runs on CUDA, else Pillow in the decode workers; "
+                             "pil: always the workers; torchvision: decode on the in-process model's device "
+                             "(env CONCEPTFREQ_TAGGER_IMAGE_DECODER; default auto)")
     parser.add_argument("--cache-dir", default=env("CACHE_DIR"),
                         help="concept-embedding cache (env CONCEPTFREQ_CACHE_DIR; default ~/.cache/conceptfreq)")
 

@@ -26,7 +26,8 @@ import numpy as np
 
 from conceptfreq.adapters.bus.retry import Backoff
 from conceptfreq.adapters.inference.models import Preprocessor, check_model, image_size
-from conceptfreq.adapters.inference.repository import triton_model_name
+from conceptfreq.adapters.images import normalize_uint8
+from conceptfreq.adapters.inference.repository import input_format, triton_model_name
 from conceptfreq.adapters.metrics import INFERENCE_RETRIES, INFERENCE_SECONDS
 from conceptfreq.errors import UnavailableError, UserError
 
@@ -85,6 +86,12 @@ class TritonBackend:
         self.image_size = image_size(preprocess)
         self.embed_dim = int(image["embed_dim"])
         self.max_batch_size = int(configs["image"].get("max_batch_size") or 1)
+        # What the server's image tower takes on the wire (repository.INPUT_FORMATS); older
+        # repositories have no such parameter and take float32.
+        self.input_format = image.get("input_format") or "float32"
+        self._wire_type, self._layout = input_format(self.input_format)[1:]
+        self._mean = np.asarray(preprocess["mean"], np.float32)[:, None, None]
+        self._std = np.asarray(preprocess["std"], np.float32)[:, None, None]
         self._text_batch = int(configs["text"].get("max_batch_size") or 1)
         self._logit_scale: float | None = None
 
@@ -161,17 +168,38 @@ class TritonBackend:
             self._pool = ThreadPoolExecutor(self.in_flight, thread_name_prefix="triton")
         return list(self._pool.map(work, slices))
 
+    def _wire_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """The caller's pixels in the server's input format. Callers give float32 (N, 3, H, W),
+        or uint8 (N, H, W, 3) from a uint8 decoder. float32 pixels for a uint8 model are turned
+        back into the uint8 they were made from: (x * std + mean) * 255, rounded, which is exact
+        for pixels that came from 8-bit images (the error is far below half a step)."""
+        pixels = np.asarray(pixels)
+        height, width = self.image_size
+        if pixels.dtype == np.uint8:
+            if pixels.ndim != 4 or pixels.shape[1:] != (height, width, 3):
+                raise UserError(f"uint8 pixels must be (N, {height}, {width}, 3), got {pixels.shape}")
+            if self.input_format == "uint8":
+                return np.ascontiguousarray(pixels)
+            pixels = normalize_uint8(pixels, self._mean[:, 0, 0], self._std[:, 0, 0])
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim != 4 or pixels.shape[1:] != (3, height, width):
+            raise UserError(f"pixels must be (N, 3, {height}, {width}) float32, got {pixels.shape}")
+        if self.input_format == "uint8":
+            restored = np.rint((pixels * self._std + self._mean) * np.float32(255))
+            return np.ascontiguousarray(np.clip(restored, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
+        if self.input_format == "float16":
+            return np.ascontiguousarray(pixels, dtype=np.float16)
+        return np.ascontiguousarray(pixels)
+
     def encode_images(self, pixels: np.ndarray) -> np.ndarray:
         import tritonclient.grpc as grpcclient
 
-        pixels = np.ascontiguousarray(pixels, dtype=np.float32)
-        if pixels.ndim != 4 or pixels.shape[1:] != (3, *self.image_size):
-            raise UserError(f"pixels must be (N, 3, {self.image_size[0]}, {self.image_size[1]}) float32, got {pixels.shape}")
+        pixels = self._wire_pixels(pixels)
         name = self._names["image"]
 
         def one(part: slice) -> np.ndarray:
             batch = pixels[part]
-            request = grpcclient.InferInput("PIXELS", list(batch.shape), "FP32")
+            request = grpcclient.InferInput("PIXELS", list(batch.shape), self._wire_type)
             request.set_data_from_numpy(batch)
             outputs = [grpcclient.InferRequestedOutput("EMBEDDINGS")]
             result = self._call(lambda c: c.infer(name, [request], outputs=outputs, client_timeout=self.timeout_s),
