@@ -94,3 +94,27 @@ def test_tagging_through_triton_stores_the_in_process_top_k(served, tiny_model, 
     else:
         np.testing.assert_allclose(top_t.cosines, top_l.cosines, atol=5e-3)
         np.testing.assert_allclose(top_t.lse, top_l.lse, atol=0.5)
+
+
+def test_system_shared_memory_gives_the_same_embeddings_and_survives_a_restart(served, tiny_model, local):
+    import tritonclient.grpc as grpcclient
+
+    wire, server = served
+    preprocess = FastPreprocess.wrap(local.preprocess)
+    floats = np.stack([ImageDecoder(preprocess)(d).pixels for d in jpegs(40)])
+    over_wire = open_inference(server.url, *tiny_model, in_flight=2)
+    shared = open_inference(f"{server.url}?shared_memory=system", *tiny_model, in_flight=2)
+    address = server.url.removeprefix("triton://")
+    try:
+        np.testing.assert_array_equal(shared.encode_images(floats), over_wire.encode_images(floats))
+        status = grpcclient.InferenceServerClient(address).get_system_shared_memory_status(as_json=True)
+        assert len(status.get("regions", {})) == 4  # two per request in flight
+        if wire == "uint8":
+            # A restarted server has forgotten the regions: the client registers them again on a new channel.
+            server.stop()
+            server.start()
+            np.testing.assert_array_equal(shared.encode_images(floats), over_wire.encode_images(floats))
+    finally:
+        shared.close()
+        over_wire.close()
+    assert not grpcclient.InferenceServerClient(address).get_system_shared_memory_status(as_json=True).get("regions")

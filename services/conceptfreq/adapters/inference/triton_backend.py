@@ -6,6 +6,10 @@
 - **Batching**: inputs are cut into chunks of the model's max_batch_size; `in_flight` chunks are on
   the wire at once, so the server computes one while the next is being sent (its dynamic batcher
   may merge them further).
+- **Wire formats**: the image model's `input_format` parameter (float32, float16 or uint8 pixels;
+  repository.INPUT_FORMATS) says what to send; `?shared_memory=system|cuda` sends image batches
+  through shared memory regions instead of the gRPC message (triton_shm.py), when client and
+  server share the host or the GPU.
 - **Failures**: transient gRPC codes (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED)
   are retried with exponential backoff on a fresh channel; when they persist, or when the server is
   down or the model not ready, UnavailableError says so (a service maps it to gRPC UNAVAILABLE and
@@ -28,6 +32,7 @@ from conceptfreq.adapters.bus.retry import Backoff
 from conceptfreq.adapters.inference.models import Preprocessor, check_model, image_size
 from conceptfreq.adapters.images import normalize_uint8
 from conceptfreq.adapters.inference.repository import input_format, triton_model_name
+from conceptfreq.adapters.inference.triton_shm import SHARED_MEMORY, UNKNOWN_REGION, InputRegions
 from conceptfreq.adapters.metrics import INFERENCE_RETRIES, INFERENCE_SECONDS
 from conceptfreq.errors import UnavailableError, UserError
 
@@ -55,7 +60,8 @@ class TritonBackend:
 
     def __init__(self, address: str, model: str, pretrained: str | None, precision: str = "fp32", *,
                  timeout_s: float = 120.0, retries: int = 4, in_flight: int = 2, image_model: str | None = None,
-                 text_model: str | None = None, backoff: Backoff = Backoff(initial_s=0.2, maximum_s=5.0)):
+                 text_model: str | None = None, shared_memory: str = "none",
+                 backoff: Backoff = Backoff(initial_s=0.2, maximum_s=5.0)):
         check_model(model)
         self.address = address
         self.url = f"triton://{address}"
@@ -68,6 +74,9 @@ class TritonBackend:
         self._lock = threading.Lock()
         self._client = None
         self._pool: ThreadPoolExecutor | None = None
+        self._regions = None
+        if shared_memory not in SHARED_MEMORY:
+            raise UserError(f"unknown shared_memory {shared_memory!r}: choose one of {', '.join(SHARED_MEMORY)}")
         configs = {tower: self._model_config(name) for tower, name in self._names.items()}
         params = {tower: {k: v.get("string_value", "") for k, v in c.get("parameters", {}).items()} for tower, c in configs.items()}
         image = params["image"]
@@ -94,6 +103,12 @@ class TritonBackend:
         self._std = np.asarray(preprocess["std"], np.float32)[:, None, None]
         self._text_batch = int(configs["text"].get("max_batch_size") or 1)
         self._logit_scale: float | None = None
+        if shared_memory != "none":
+            # Two regions per request in flight: callers (the tagger) may also keep `in_flight` batches going.
+            itemsize = np.dtype({"FP32": np.float32, "FP16": np.float16, "UINT8": np.uint8}[self._wire_type]).itemsize
+            size = self.max_batch_size * 3 * self.image_size[0] * self.image_size[1] * itemsize
+            self._regions = InputRegions(shared_memory, size, 2 * self.in_flight)
+            self._call(lambda client: self._regions.register(client), "registering shared memory")
 
     def __repr__(self) -> str:
         return f"TritonBackend({self.model_id}, {self.precision}, {self.address})"
@@ -105,7 +120,10 @@ class TritonBackend:
 
         with self._lock:
             if self._client is None:
-                self._client = grpcclient.InferenceServerClient(self.address)
+                client = grpcclient.InferenceServerClient(self.address)
+                if self._regions is not None:
+                    self._regions.register(client)  # a new channel may be a restarted server, which forgot them
+                self._client = client
             return self._client
 
     def _reset(self) -> None:
@@ -128,6 +146,8 @@ class TritonBackend:
                 return fn(self._connect())
             except InferenceServerException as error:
                 code = _status(error)
+                if any(m in str(error.message()).lower() for m in UNKNOWN_REGION):
+                    code = "UNAVAILABLE"  # the server restarted and forgot our regions: a new channel registers them
                 if not _transient(code, str(error.message())):
                     if code == "INVALID_ARGUMENT":
                         raise UserError(f"Triton at {self.address} rejected {what}: {error.message()}") from None
@@ -200,10 +220,19 @@ class TritonBackend:
         def one(part: slice) -> np.ndarray:
             batch = pixels[part]
             request = grpcclient.InferInput("PIXELS", list(batch.shape), self._wire_type)
-            request.set_data_from_numpy(batch)
             outputs = [grpcclient.InferRequestedOutput("EMBEDDINGS")]
-            result = self._call(lambda c: c.infer(name, [request], outputs=outputs, client_timeout=self.timeout_s),
-                                f"encoding {len(batch)} images")
+            region = None
+            try:
+                if self._regions is not None:
+                    region = self._regions.acquire()
+                    request.set_shared_memory(region, self._regions.write(region, batch))
+                else:
+                    request.set_data_from_numpy(batch)
+                result = self._call(lambda c: c.infer(name, [request], outputs=outputs, client_timeout=self.timeout_s),
+                                    f"encoding {len(batch)} images")
+            finally:
+                if region is not None:
+                    self._regions.release(region)
             return result.as_numpy("EMBEDDINGS")
 
         if not len(pixels):
@@ -243,6 +272,9 @@ class TritonBackend:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None
+        if self._regions is not None:
+            self._regions.close(self._client)
+            self._regions = None
         self._reset()
 
 
