@@ -4,6 +4,11 @@ against every concept, keep each image's top-k, and apply the tagging rules.
 The same class serves the bus-driven tagger service and the gRPC TagImages call (`tag_images`),
 so both tag alike. Decoding runs ahead of encoding in the pool's window, so on a GPU host the
 backend is fed while the next batch is decoded.
+
+Three paths from bytes to scores (`choose_path`): on the CPU, the pool's float32 pixels to
+`encode_images` and core's `top_scores` (unchanged, and Triton's path too, with batches in
+flight); on CUDA, either nvJPEG decoding on the device (`--image-decoder auto`) or the pool's uint8
+pixels through pinned buffers (`pil`), both scored on the device so only the top-k comes back.
 """
 
 from __future__ import annotations

@@ -145,7 +145,8 @@ def write_model_repository(directory: str | Path, model: str, pretrained: str | 
             "precision": precision_name, "model_id": weights.model_id, "weights_label": weights.label,
             "preprocess": json.dumps(preprocess, sort_keys=True), "embed_dim": str(embed_dim),
         }
-        if tower == "image":
+        if tower == "image" and image_input != "float32":
+            # Only when it differs from what every client assumes: repositories written before stay current.
             parameters["input_format"] = image_input
         if cache_dir:
             parameters["cache_dir"] = cache_dir
