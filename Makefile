@@ -46,7 +46,7 @@ test-unit: setup
 bench: setup
 	$(PY) -m tests.bench
 
-## bench-gpu: image tagging and evaluation throughput on a CUDA machine (ViT-B-32 fp16/bf16, ViT-L-14, batch 256)
+## bench-gpu: the tagger end to end on a CUDA machine (ViT-B-32 fp16, tar -> chDB, in process and through Triton; --smoke on a CPU)
 bench-gpu: setup
 	$(PY) -m tests.bench.gpu
 

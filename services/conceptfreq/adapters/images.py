@@ -186,6 +186,17 @@ class FastPreprocess:
         pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1).transpose(2, 0, 1).astype(np.float32) / np.float32(255)
         return (pixels - self._mean) / self._std
 
+    def uint8(self, image) -> np.ndarray:
+        """The resized, cropped pixels before ToTensor and Normalize: uint8 (H, W, 3). A quarter of
+        the float32 bytes to ship to a GPU or a Triton server, which then apply `normalize_uint8`'s
+        arithmetic and get exactly the values `__call__` gives."""
+        if self._pil is None:
+            self._pil, self._mean, self._std = self._build()
+        if self._mean is None:
+            raise ValueError("this preprocessing does not end in ToTensor + Normalize: uint8 pixels are not available")
+        pixels = np.asarray(self._pil(image), dtype=np.uint8)
+        return pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
+
     def __getstate__(self):
         return {"cfg": self.cfg}
 
@@ -193,9 +204,26 @@ class FastPreprocess:
         self.cfg, self._pil = state["cfg"], None
 
 
+def normalize_uint8(pixels: np.ndarray, mean, std) -> np.ndarray:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W), open_clip's ToTensor + Normalize with
+    FastPreprocess's float32 arithmetic (x / 255 - mean) / std, so both give the same values."""
+    mean = np.asarray(mean, np.float32)[:, None, None]
+    std = np.asarray(std, np.float32)[:, None, None]
+    scaled = np.asarray(pixels, np.uint8).transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
+    return (scaled - mean) / std
+
+
+# What the decoder hands to the backend: model-ready float32 (3, H, W), or uint8 (H, W, 3) for
+# backends that normalize themselves (a GPU, or a Triton model with uint8 input).
+PIXEL_FORMATS = ("float32", "uint8")
+# Who decodes for the tagger (tagger/stage.py choose_path): auto, Pillow in the pool, or
+# torchvision on the in-process model's device (adapters/images_device.py).
+IMAGE_DECODERS = ("auto", "pil", "torchvision")
+
+
 @dataclass(frozen=True)
 class Decoded:
-    pixels: np.ndarray | None   # float32 (3, H, W), model-ready; None when skipped
+    pixels: np.ndarray | None   # float32 (3, H, W) model-ready, or uint8 (H, W, 3); None when skipped
     skipped: str | None = None  # one of SKIP_REASONS
     note: str | None = None     # a conversion that was applied (the image was used)
 
@@ -205,10 +233,16 @@ class ImageDecoder:
     (3, H, W), e.g. the inference backend's open_clip transform). Picklable when `preprocess`
     is, so it runs in worker processes as well as threads."""
 
-    def __init__(self, preprocess: Callable, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: tuple[int, int] | None = None):
+    def __init__(self, preprocess: Callable, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: tuple[int, int] | None = None,
+                 pixel_format: str = "float32"):
+        if pixel_format not in PIXEL_FORMATS:
+            raise ValueError(f"unknown pixel format {pixel_format!r}: choose one of {', '.join(PIXEL_FORMATS)}")
+        if pixel_format == "uint8" and not callable(getattr(preprocess, "uint8", None)):
+            raise ValueError("uint8 pixels need a FastPreprocess (open_clip's transform ending in ToTensor + Normalize)")
         self.preprocess = preprocess
         self.max_pixels = int(max_pixels)
         self.draft_size = tuple(draft_size) if draft_size else None
+        self.pixel_format = pixel_format
 
     def __call__(self, data: bytes | None) -> Decoded:
         try:
@@ -217,6 +251,8 @@ class ImageDecoder:
             log.debug("image skipped: %s", skipped)
             return Decoded(None, skipped.reason)
         try:
+            if self.pixel_format == "uint8":
+                return Decoded(self.preprocess.uint8(image), None, note)
             return Decoded(np.asarray(self.preprocess(image), dtype=np.float32), None, note)
         except Exception as error:  # noqa: BLE001 - a transform failing on one odd image must not fail the shard
             log.debug("preprocessing failed: %s: %s", type(error).__name__, error)

@@ -22,6 +22,9 @@ def register(subparsers) -> None:
     parser.add_argument("--instances", type=int, default=1, help="model instances per GPU (default 1)")
     parser.add_argument("--max-queue-delay-us", type=int, default=2000,
                         help="how long the dynamic batcher waits to fill a batch (default 2000)")
+    parser.add_argument("--image-input", default="float32", choices=["float32", "float16", "uint8"],
+                        help="the image tower's input on the wire: float32 (default), float16 (half the bytes), or uint8 "
+                             "(N, H, W, 3) pixels normalized inside the model (a quarter of the bytes; what GPU clients should send)")
     parser.add_argument("--no-text", action="store_true", help="skip the text tower")
     parser.set_defaults(func=run)
 
@@ -32,7 +35,8 @@ def run(args) -> int:
 
     plan = ExportPlan(args.model, pretrained(args), args.out, format=args.format, precision=args.precision,
                       fp16_weights=args.fp16_weights, max_batch_size=args.max_batch_size, instances=args.instances,
-                      max_queue_delay_us=args.max_queue_delay_us, text_tower=not args.no_text)
+                      max_queue_delay_us=args.max_queue_delay_us, text_tower=not args.no_text,
+                      input_format=args.image_input)
     for tower, folder in export_repository(plan).items():
         print(f"{tower}: {folder}")
     return 0

@@ -8,20 +8,10 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING, TypeVar
 
-<<<<<<< HEAD
-from conceptfreq.adapters.bus import DEFAULT_BUS_URL, Topics
-from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS, EXECUTORS
-from conceptfreq.adapters.shards import CAPTIONS_FROM
-from conceptfreq.adapters.store import default_store_url
-from conceptfreq.core.prompts import PROMPT_MODES
-from conceptfreq.core.tagging import DEFAULT_RULE, DEFAULT_TOP_K, SCORE_KINDS
-from conceptfreq.pipeline.config import EVAL_SHARDS_TOPIC
-=======
 # The bus, image, tagging and pipeline modules are imported by the functions that add their flags:
 # `conceptfreq match` (add_vocab only) starts 0.1 s sooner without them.
 if TYPE_CHECKING:
     from conceptfreq.adapters.bus import Topics
->>>>>>> matcher
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -127,7 +117,7 @@ def pretrained(args: argparse.Namespace) -> str | None:
 def add_tagging(parser: argparse.ArgumentParser) -> None:
     """What build_tagger reads (pipeline/config.py TaggingConfig): the model, where it runs, the rule, prompts and decoding. Shared with
     embedded `ingest`, which runs this same tagger in process, so both take the same flags and env."""
-    from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS, EXECUTORS
+    from conceptfreq.adapters.images import DEFAULT_MAX_PIXELS, EXECUTORS, IMAGE_DECODERS
     from conceptfreq.core.prompts import PROMPT_MODES
     from conceptfreq.core.tagging import DEFAULT_RULE, DEFAULT_TOP_K, SCORE_KINDS
 
@@ -155,6 +145,10 @@ def add_tagging(parser: argparse.ArgumentParser) -> None:
                         help=f"larger images are skipped as decompression bombs (env CONCEPTFREQ_TAGGER_MAX_PIXELS; default {DEFAULT_MAX_PIXELS:,})")
     parser.add_argument("--no-draft", action="store_true", default=env("TAGGER_NO_DRAFT", "") not in ("", "0"),
                         help="decode JPEGs at full size instead of libjpeg's reduced-size draft (env CONCEPTFREQ_TAGGER_NO_DRAFT)")
+    parser.add_argument("--image-decoder", default=env("TAGGER_IMAGE_DECODER", "auto"), choices=IMAGE_DECODERS,
+                        help="auto: nvJPEG on the GPU when the in-process model runs on CUDA, else Pillow in the decode workers; "
+                             "pil: always the workers; torchvision: decode on the in-process model's device "
+                             "(env CONCEPTFREQ_TAGGER_IMAGE_DECODER; default auto)")
     parser.add_argument("--cache-dir", default=env("CACHE_DIR"),
                         help="concept-embedding cache (env CONCEPTFREQ_CACHE_DIR; default ~/.cache/conceptfreq)")
 
@@ -170,6 +164,8 @@ def add_caption_source(parser: argparse.ArgumentParser) -> None:
     """Where the text stage finds a shard's captions."""
     parser.add_argument("--caption-column", default="", metavar="NAME",
                         help="caption column of parquet shards (default: the first of caption, TEXT, text)")
+    from conceptfreq.adapters.shards.training import CAPTIONS_FROM
+
     parser.add_argument("--captions-from", choices=CAPTIONS_FROM, default="shard",
                         help="text stage: read captions from the shard itself (default), or from the img2dataset "
                              "parquet beside each NNNNN.tar (sidecar: same samples, the tar is not read)")

@@ -45,6 +45,7 @@ class TaggingConfig(ModelConfig):
     decode_executor: str = "thread"
     max_pixels: int = DEFAULT_MAX_PIXELS
     no_draft: bool = False
+    image_decoder: str = "auto"           # auto | pil | torchvision (tagger/stage.py IMAGE_DECODERS)
     cache_dir: str | None = None
 
 

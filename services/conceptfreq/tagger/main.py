@@ -45,7 +45,7 @@ def build_tagger(config: TaggingConfig, store: CountStore, retrier: Retrier, voc
     backend = retrier.call(lambda: open_inference(config.inference, config.model, config.weights, config.precision), "connect inference")
     prompts = make_prompts(config.prompts, extra=list(config.template))
     decode = DecodeOptions(workers=config.decode_workers, executor=config.decode_executor, max_pixels=config.max_pixels,
-                           draft=not config.no_draft)
+                           draft=not config.no_draft, decoder=config.image_decoder)
     images = TagImages(backend, top_k=config.top_k, batch_size=config.batch_size, decode=decode)
     return Tagger(images, ConceptIndexes(backend, prompts, config.cache_dir), Vocabularies(store, default), rule)
 

@@ -14,6 +14,11 @@ writes
 - `<model>__<weights>__image/TENSORRT.md`: the trtexec command that turns the ONNX file into a
   TensorRT plan, and the config for Triton's tensorrt backend (see docs/tagging.md).
 
+`input_format` picks the image tower's input on the wire (adapters/inference/repository.py
+INPUT_FORMATS): float32 (N, 3, H, W) as before; float16, half the bytes; uint8 (N, H, W, 3), the
+resized and cropped image with open_clip's normalization inside the graph, a quarter of the bytes.
+The `input_format` parameter tells `triton://` clients which one to send.
+
 The image model keeps the name, tensors (PIXELS -> EMBEDDINGS, L2-normalized) and config
 parameters (model_id, preprocess, embed_dim...) of the python-backend repository
 (adapters/inference/repository.py), so `triton://` clients use either without a change.
@@ -49,6 +54,7 @@ class ExportPlan:
     text_tower: bool = True
     trt_workspace_bytes: int = 4 << 30
     trt_cache_path: str = "/tmp/triton-trt-cache"
+    input_format: str = "float32"
 
 
 def _pbtxt(value: str) -> str:
@@ -56,13 +62,15 @@ def _pbtxt(value: str) -> str:
 
 
 def image_config(name: str, plan: ExportPlan, *, height: int, width: int, embed_dim: int, parameters: dict[str, str]) -> str:
+    from conceptfreq.adapters.inference.repository import input_dims, input_format
+
     preferred = sorted({b for b in (plan.max_batch_size // 4, plan.max_batch_size // 2, plan.max_batch_size) if b >= 1})
     lines = [
         "# Written by `conceptfreq export-triton`; regenerate rather than edit.",
         f"name: {_pbtxt(name)}",
         'backend: "onnxruntime"',
         f"max_batch_size: {int(plan.max_batch_size)}",
-        f'input [ {{ name: "PIXELS" data_type: TYPE_FP32 dims: [ 3, {height}, {width} ] }} ]',
+        f'input [ {{ name: "PIXELS" data_type: {input_format(plan.input_format)[0]} dims: [ {input_dims(plan.input_format, height, width)} ] }} ]',
         f'output [ {{ name: "EMBEDDINGS" data_type: TYPE_FP32 dims: [ {embed_dim} ] }} ]',
         "dynamic_batching {",
         f"  preferred_batch_size: [ {', '.join(map(str, preferred))} ]",
@@ -83,8 +91,11 @@ def image_config(name: str, plan: ExportPlan, *, height: int, width: int, embed_
 
 
 def tensorrt_notes(name: str, plan: ExportPlan, *, height: int, width: int, embed_dim: int) -> str:
+    from conceptfreq.adapters.inference.repository import input_dims, input_format
+
     opt = max(1, plan.max_batch_size // 2)
-    shapes = lambda n: f"PIXELS:{n}x3x{height}x{width}"  # noqa: E731
+    dims = input_dims(plan.input_format, height, width).replace(", ", "x")
+    shapes = lambda n: f"PIXELS:{n}x{dims}"  # noqa: E731
     return f"""# Building a TensorRT plan from model.onnx
 
 On a machine with the target GPU and the TensorRT version of the Triton container that will serve
@@ -98,7 +109,7 @@ drop the `optimization` block (the plan is already fp16):
 
     platform: "tensorrt_plan"
     max_batch_size: {plan.max_batch_size}
-    input [ {{ name: "PIXELS" data_type: TYPE_FP32 dims: [ 3, {height}, {width} ] }} ]
+    input [ {{ name: "PIXELS" data_type: {input_format(plan.input_format)[0]} dims: [ {input_dims(plan.input_format, height, width)} ] }} ]
     output [ {{ name: "EMBEDDINGS" data_type: TYPE_FP32 dims: [ {embed_dim} ] }} ]
 
 and remove 1/model.onnx. Keep the `parameters` entries: triton:// clients read them.
@@ -120,7 +131,10 @@ def export_onnx(plan: ExportPlan) -> dict[str, Path]:
     folder = Path(plan.out) / name
     (folder / "1").mkdir(parents=True, exist_ok=True)
     path = folder / "1" / "model.onnx"
-    tower = normalized_image_tower(loaded.module.visual).eval()
+    tower = normalized_image_tower(loaded.module.visual, plan.input_format, preprocess).eval()
+    example = {"uint8": torch.zeros(2, height, width, 3, dtype=torch.uint8),
+               "float16": torch.zeros(2, 3, height, width, dtype=torch.float16)}.get(plan.input_format,
+                                                                                     torch.zeros(2, 3, height, width))
     fastpath = torch.backends.mha.get_fastpath_enabled()
     # The TorchScript exporter (the torch.export-based one needs onnxscript, which the image lacks)
     # cannot export MultiheadAttention's fused inference kernel: trace the plain ops instead.
@@ -128,7 +142,7 @@ def export_onnx(plan: ExportPlan) -> dict[str, Path]:
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(tower, (torch.zeros(2, 3, height, width),), str(path), input_names=["PIXELS"],
+            torch.onnx.export(tower, (example,), str(path), input_names=["PIXELS"],
                               output_names=["EMBEDDINGS"],
                               dynamic_axes={"PIXELS": {0: "batch"}, "EMBEDDINGS": {0: "batch"}}, opset_version=OPSET,
                               do_constant_folding=True, dynamo=False)
@@ -142,6 +156,7 @@ def export_onnx(plan: ExportPlan) -> dict[str, Path]:
     parameters = {"role": "image", "model": plan.model, "pretrained": weights.pretrained or "",
                   "precision": "fp16" if plan.precision == "fp16" or plan.fp16_weights else "fp32",
                   "model_id": weights.model_id, "weights_label": weights.label, "format": "onnx",
+                  "input_format": plan.input_format,
                   "preprocess": json.dumps(preprocess, sort_keys=True), "embed_dim": str(embed_dim)}
     (folder / "config.pbtxt").write_text(image_config(name, plan, height=height, width=width, embed_dim=embed_dim,
                                                       parameters=parameters))
@@ -163,17 +178,28 @@ def convert_to_fp16(path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def normalized_image_tower(visual):
+def normalized_image_tower(visual, input_format: str = "float32", preprocess: dict | None = None):
     """The visual tower with CLIP's L2 normalization, so Triton returns what the python-backend
-    model and torch:// return. (A class made here, so that importing this module needs no torch.)"""
+    model and torch:// return; for uint8 input, open_clip's ToTensor + Normalize first, in
+    FastPreprocess's float32 arithmetic. (A class made here, so that importing this module needs
+    no torch.)"""
     import torch
+
+    mean = torch.tensor((preprocess or {}).get("mean", (0.0, 0.0, 0.0)), dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor((preprocess or {}).get("std", (1.0, 1.0, 1.0)), dtype=torch.float32).view(1, 3, 1, 1)
 
     class NormalizedImageTower(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.visual = visual
+            self.register_buffer("mean", mean)
+            self.register_buffer("std", std)
 
         def forward(self, pixels):
+            if input_format == "uint8":
+                pixels = (pixels.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std
+            elif input_format == "float16":
+                pixels = pixels.float()
             features = self.visual(pixels)
             return features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
@@ -190,6 +216,9 @@ def export_repository(plan: ExportPlan) -> dict[str, Path]:
                         "(a TensorRT plan is built from the ONNX file on the serving GPU: see TENSORRT.md in the output)")
     if plan.precision not in ("fp16", "fp32"):
         raise UserError(f"precision must be fp16 or fp32, not {plan.precision!r}")
+    from conceptfreq.adapters.inference.repository import input_format
+
+    input_format(plan.input_format)
     if plan.max_batch_size < 1 or plan.instances < 1:
         raise UserError("max batch size and instances must be at least 1")
     return exporter(plan)

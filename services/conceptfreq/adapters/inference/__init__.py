@@ -7,7 +7,8 @@ URL schemes (INFERENCE_SCHEMES; options come as keyword arguments or as the URL'
 - `torch://[device]`: open_clip in this process (the default). Device `auto` (CUDA when present),
   `cpu`, `cuda`, `cuda:1`. Options: batch_size, cache_dir (tag downloads), threads.
 - `triton://host:port`: Triton Inference Server over gRPC, serving the towers written by
-  `repository.write_model_repository`. Options: timeout_s, retries, in_flight, image_model, text_model.
+  `repository.write_model_repository`. Options: timeout_s, retries, in_flight, image_model, text_model,
+  shared_memory (none | system | cuda: image batches through shared memory on a shared host/GPU).
 
 Every backend has this interface (the evaluator and the tagger code against it only):
 

@@ -62,6 +62,25 @@ _IO = {
 }
 
 
+# The image tower's input on the wire: (Triton config type, client datatype, layout). float32 is
+# model-ready (N, 3, H, W); float16 halves it; uint8 (N, H, W, 3) is the resized, cropped image
+# before normalization, which the model applies itself: a quarter of the float32 bytes, and the
+# same values, since the server does FastPreprocess's float32 arithmetic.
+INPUT_FORMATS = {"float32": ("TYPE_FP32", "FP32", "chw"), "float16": ("TYPE_FP16", "FP16", "chw"),
+                 "uint8": ("TYPE_UINT8", "UINT8", "hwc")}
+
+
+def input_format(name: str) -> tuple[str, str, str]:
+    try:
+        return INPUT_FORMATS[name]
+    except KeyError:
+        raise UserError(f"unknown image input format {name!r}: choose one of {', '.join(INPUT_FORMATS)}") from None
+
+
+def input_dims(name: str, height: int, width: int) -> str:
+    return f"{height}, {width}, 3" if input_format(name)[2] == "hwc" else f"3, {height}, {width}"
+
+
 def weights_label(model: str, pretrained: str | None) -> str:
     """The short name of the weights in Triton model names, computable without the weights:
     the tag, a checkpoint's file stem, or random-seed0."""
@@ -92,11 +111,12 @@ def _parameters(values: dict[str, str]) -> str:
 def write_model_repository(directory: str | Path, model: str, pretrained: str | None, *, precision_name: str = "fp32",
                            kind: str = "cpu", instances: int = 1, max_batch_size: int | None = None,
                            max_queue_delay_us: int = 2000, towers: Sequence[str] = TOWERS, cache_dir: str | None = None,
-                           server_pretrained: str | None = None) -> dict[str, str]:
+                           server_pretrained: str | None = None, image_input: str = "float32") -> dict[str, str]:
     """Write the towers' models into `directory` (created if needed); returns {tower: model name}.
 
     `server_pretrained`: the checkpoint's path as the server will see it, when it differs from the
-    local `pretrained` used here to compute model_id (e.g. a volume mounted elsewhere)."""
+    local `pretrained` used here to compute model_id (e.g. a volume mounted elsewhere).
+    `image_input`: the image tower's wire format (INPUT_FORMATS)."""
     check_model(model)
     precision(precision_name)
     if kind not in KINDS:
@@ -104,6 +124,7 @@ def write_model_repository(directory: str | Path, model: str, pretrained: str | 
     unknown = set(towers) - set(TOWERS)
     if unknown:
         raise UserError(f"unknown towers {sorted(unknown)}: choose from {', '.join(TOWERS)}")
+    input_format(image_input)
     weights = resolve(model, pretrained)
     preprocess = preprocess_config(model, weights.pretrained if weights.source == "tag" else None)
     height, width = image_size(preprocess)
@@ -116,12 +137,17 @@ def write_model_repository(directory: str | Path, model: str, pretrained: str | 
         outputs = [f'  {{ name: "EMBEDDINGS" data_type: TYPE_FP32 dims: [ {embed_dim} ] }}']
         if tower == "text":
             outputs.append('  { name: "LOGIT_SCALE" data_type: TYPE_FP32 dims: [ 1 ] }')
-        io = {"input_dims": f"3, {height}, {width}", **_IO[tower]}
+        io = {"input_dims": input_dims(image_input, height, width), **_IO[tower]}
+        if tower == "image":
+            io["input_type"] = input_format(image_input)[0]
         parameters = {
             "role": tower, "model": model, "pretrained": server_pretrained or weights.pretrained or "",
             "precision": precision_name, "model_id": weights.model_id, "weights_label": weights.label,
             "preprocess": json.dumps(preprocess, sort_keys=True), "embed_dim": str(embed_dim),
         }
+        if tower == "image" and image_input != "float32":
+            # Only when it differs from what every client assumes: repositories written before stay current.
+            parameters["input_format"] = image_input
         if cache_dir:
             parameters["cache_dir"] = cache_dir
         text = _TEMPLATE.format(name=name, max_batch=max_batch_size or MAX_BATCH[(kind, tower)], outputs=",\n".join(outputs),
@@ -143,9 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=1)
     parser.add_argument("--max-batch-size", type=int, default=None)
     parser.add_argument("--cache-dir", default=None, help="where the server downloads tagged weights")
+    parser.add_argument("--image-input", default="float32", choices=sorted(INPUT_FORMATS),
+                        help="the image tower's input on the wire (uint8: a quarter of the bytes, normalized in the model)")
     args = parser.parse_args(argv)
     names = write_model_repository(args.out, args.model, args.pretrained, precision_name=args.precision, kind=args.kind,
-                                   instances=args.instances, max_batch_size=args.max_batch_size, cache_dir=args.cache_dir)
+                                   instances=args.instances, max_batch_size=args.max_batch_size, cache_dir=args.cache_dir,
+                                   image_input=args.image_input)
     print("\n".join(f"{tower}: {Path(args.out) / name}" for tower, name in names.items()))
     return 0
 

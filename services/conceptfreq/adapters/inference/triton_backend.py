@@ -6,6 +6,10 @@
 - **Batching**: inputs are cut into chunks of the model's max_batch_size; `in_flight` chunks are on
   the wire at once, so the server computes one while the next is being sent (its dynamic batcher
   may merge them further).
+- **Wire formats**: the image model's `input_format` parameter (float32, float16 or uint8 pixels;
+  repository.INPUT_FORMATS) says what to send; `?shared_memory=system|cuda` sends image batches
+  through shared memory regions instead of the gRPC message (triton_shm.py), when client and
+  server share the host or the GPU.
 - **Failures**: transient gRPC codes (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED)
   are retried with exponential backoff on a fresh channel; when they persist, or when the server is
   down or the model not ready, UnavailableError says so (a service maps it to gRPC UNAVAILABLE and
@@ -26,7 +30,9 @@ import numpy as np
 
 from conceptfreq.adapters.bus.retry import Backoff
 from conceptfreq.adapters.inference.models import Preprocessor, check_model, image_size
-from conceptfreq.adapters.inference.repository import triton_model_name
+from conceptfreq.adapters.images import normalize_uint8
+from conceptfreq.adapters.inference.repository import input_format, triton_model_name
+from conceptfreq.adapters.inference.triton_shm import SHARED_MEMORY, UNKNOWN_REGION, InputRegions
 from conceptfreq.adapters.metrics import INFERENCE_RETRIES, INFERENCE_SECONDS
 from conceptfreq.errors import UnavailableError, UserError
 
@@ -54,7 +60,8 @@ class TritonBackend:
 
     def __init__(self, address: str, model: str, pretrained: str | None, precision: str = "fp32", *,
                  timeout_s: float = 120.0, retries: int = 4, in_flight: int = 2, image_model: str | None = None,
-                 text_model: str | None = None, backoff: Backoff = Backoff(initial_s=0.2, maximum_s=5.0)):
+                 text_model: str | None = None, shared_memory: str = "none",
+                 backoff: Backoff = Backoff(initial_s=0.2, maximum_s=5.0)):
         check_model(model)
         self.address = address
         self.url = f"triton://{address}"
@@ -67,6 +74,9 @@ class TritonBackend:
         self._lock = threading.Lock()
         self._client = None
         self._pool: ThreadPoolExecutor | None = None
+        self._regions = None
+        if shared_memory not in SHARED_MEMORY:
+            raise UserError(f"unknown shared_memory {shared_memory!r}: choose one of {', '.join(SHARED_MEMORY)}")
         configs = {tower: self._model_config(name) for tower, name in self._names.items()}
         params = {tower: {k: v.get("string_value", "") for k, v in c.get("parameters", {}).items()} for tower, c in configs.items()}
         image = params["image"]
@@ -85,8 +95,20 @@ class TritonBackend:
         self.image_size = image_size(preprocess)
         self.embed_dim = int(image["embed_dim"])
         self.max_batch_size = int(configs["image"].get("max_batch_size") or 1)
+        # What the server's image tower takes on the wire (repository.INPUT_FORMATS); older
+        # repositories have no such parameter and take float32.
+        self.input_format = image.get("input_format") or "float32"
+        self._wire_type, self._layout = input_format(self.input_format)[1:]
+        self._mean = np.asarray(preprocess["mean"], np.float32)[:, None, None]
+        self._std = np.asarray(preprocess["std"], np.float32)[:, None, None]
         self._text_batch = int(configs["text"].get("max_batch_size") or 1)
         self._logit_scale: float | None = None
+        if shared_memory != "none":
+            # Two regions per request in flight: callers (the tagger) may also keep `in_flight` batches going.
+            itemsize = np.dtype({"FP32": np.float32, "FP16": np.float16, "UINT8": np.uint8}[self._wire_type]).itemsize
+            size = self.max_batch_size * 3 * self.image_size[0] * self.image_size[1] * itemsize
+            self._regions = InputRegions(shared_memory, size, 2 * self.in_flight)
+            self._call(lambda client: self._regions.register(client), "registering shared memory")
 
     def __repr__(self) -> str:
         return f"TritonBackend({self.model_id}, {self.precision}, {self.address})"
@@ -98,7 +120,10 @@ class TritonBackend:
 
         with self._lock:
             if self._client is None:
-                self._client = grpcclient.InferenceServerClient(self.address)
+                client = grpcclient.InferenceServerClient(self.address)
+                if self._regions is not None:
+                    self._regions.register(client)  # a new channel may be a restarted server, which forgot them
+                self._client = client
             return self._client
 
     def _reset(self) -> None:
@@ -121,6 +146,8 @@ class TritonBackend:
                 return fn(self._connect())
             except InferenceServerException as error:
                 code = _status(error)
+                if any(m in str(error.message()).lower() for m in UNKNOWN_REGION):
+                    code = "UNAVAILABLE"  # the server restarted and forgot our regions: a new channel registers them
                 if not _transient(code, str(error.message())):
                     if code == "INVALID_ARGUMENT":
                         raise UserError(f"Triton at {self.address} rejected {what}: {error.message()}") from None
@@ -161,21 +188,51 @@ class TritonBackend:
             self._pool = ThreadPoolExecutor(self.in_flight, thread_name_prefix="triton")
         return list(self._pool.map(work, slices))
 
+    def _wire_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """The caller's pixels in the server's input format. Callers give float32 (N, 3, H, W),
+        or uint8 (N, H, W, 3) from a uint8 decoder. float32 pixels for a uint8 model are turned
+        back into the uint8 they were made from: (x * std + mean) * 255, rounded, which is exact
+        for pixels that came from 8-bit images (the error is far below half a step)."""
+        pixels = np.asarray(pixels)
+        height, width = self.image_size
+        if pixels.dtype == np.uint8:
+            if pixels.ndim != 4 or pixels.shape[1:] != (height, width, 3):
+                raise UserError(f"uint8 pixels must be (N, {height}, {width}, 3), got {pixels.shape}")
+            if self.input_format == "uint8":
+                return np.ascontiguousarray(pixels)
+            pixels = normalize_uint8(pixels, self._mean[:, 0, 0], self._std[:, 0, 0])
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim != 4 or pixels.shape[1:] != (3, height, width):
+            raise UserError(f"pixels must be (N, 3, {height}, {width}) float32, got {pixels.shape}")
+        if self.input_format == "uint8":
+            restored = np.rint((pixels * self._std + self._mean) * np.float32(255))
+            return np.ascontiguousarray(np.clip(restored, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
+        if self.input_format == "float16":
+            return np.ascontiguousarray(pixels, dtype=np.float16)
+        return np.ascontiguousarray(pixels)
+
     def encode_images(self, pixels: np.ndarray) -> np.ndarray:
         import tritonclient.grpc as grpcclient
 
-        pixels = np.ascontiguousarray(pixels, dtype=np.float32)
-        if pixels.ndim != 4 or pixels.shape[1:] != (3, *self.image_size):
-            raise UserError(f"pixels must be (N, 3, {self.image_size[0]}, {self.image_size[1]}) float32, got {pixels.shape}")
+        pixels = self._wire_pixels(pixels)
         name = self._names["image"]
 
         def one(part: slice) -> np.ndarray:
             batch = pixels[part]
-            request = grpcclient.InferInput("PIXELS", list(batch.shape), "FP32")
-            request.set_data_from_numpy(batch)
+            request = grpcclient.InferInput("PIXELS", list(batch.shape), self._wire_type)
             outputs = [grpcclient.InferRequestedOutput("EMBEDDINGS")]
-            result = self._call(lambda c: c.infer(name, [request], outputs=outputs, client_timeout=self.timeout_s),
-                                f"encoding {len(batch)} images")
+            region = None
+            try:
+                if self._regions is not None:
+                    region = self._regions.acquire()
+                    request.set_shared_memory(region, self._regions.write(region, batch))
+                else:
+                    request.set_data_from_numpy(batch)
+                result = self._call(lambda c: c.infer(name, [request], outputs=outputs, client_timeout=self.timeout_s),
+                                    f"encoding {len(batch)} images")
+            finally:
+                if region is not None:
+                    self._regions.release(region)
             return result.as_numpy("EMBEDDINGS")
 
         if not len(pixels):
@@ -215,6 +272,9 @@ class TritonBackend:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None
+        if self._regions is not None:
+            self._regions.close(self._client)
+            self._regions = None
         self._reset()
 
 

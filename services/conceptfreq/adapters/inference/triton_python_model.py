@@ -8,7 +8,9 @@ same code and give the same embeddings.
 Parameters (config.pbtxt): role ("image" | "text"), model, pretrained (tag, checkpoint path on the
 server, or empty for seeded random weights), precision, model_id (checked against the weights
 found here: a checkpoint replaced after the repository was written fails loudly, instead of
-silently serving other embeddings under the old cache keys), cache_dir (where tags download).
+silently serving other embeddings under the old cache keys), cache_dir (where tags download),
+input_format (the image tower's wire format: float32, float16, or uint8 (N, H, W, 3) pixels that
+are normalized here with the client's arithmetic).
 """
 
 import json
@@ -16,6 +18,7 @@ import json
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from conceptfreq.adapters.images import normalize_uint8
 from conceptfreq.adapters.inference.torch_backend import TorchBackend
 
 
@@ -29,6 +32,8 @@ class TritonPythonModel:
         self.backend = TorchBackend(params["model"], params.get("pretrained") or None, params.get("precision") or "fp32",
                                     device=device, batch_size=max(1, int(config.get("max_batch_size") or 1)),
                                     cache_dir=params.get("cache_dir") or None)
+        self.input_format = params.get("input_format") or "float32"
+        self.preprocess = json.loads(params["preprocess"]) if params.get("preprocess") else self.backend.loaded.preprocess_cfg
         expected = params.get("model_id")
         if expected and expected != self.backend.model_id:
             raise RuntimeError(f"weights changed since the repository was written: config says {expected}, "
@@ -46,7 +51,10 @@ class TritonPythonModel:
     def _image(self, requests):
         # The dynamic batcher hands over several requests at once: one forward pass for all of them.
         arrays = [pb_utils.get_input_tensor_by_name(r, "PIXELS").as_numpy() for r in requests]
-        embeddings = self.backend.encode_images(np.concatenate(arrays) if len(arrays) > 1 else arrays[0])
+        pixels = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+        if self.input_format == "uint8":
+            pixels = normalize_uint8(pixels, self.preprocess["mean"], self.preprocess["std"])
+        embeddings = self.backend.encode_images(pixels.astype(np.float32, copy=False))
         return [pb_utils.InferenceResponse([pb_utils.Tensor("EMBEDDINGS", part)])
                 for part in np.split(embeddings, np.cumsum([len(a) for a in arrays])[:-1])]
 
