@@ -127,6 +127,10 @@ class CountSummary:
                 target[reason] = target.get(reason, 0) + n
 
 
+# `count` writes what it parsed once it holds this many samples, or this long after its last write.
+WRITE_SAMPLES = 200_000
+WRITE_EVERY_S = 1.0
+
 # Worker-process state: the matcher is built once per process, not once per shard.
 _stage = None
 
@@ -184,16 +188,25 @@ def count_shards(store: CountStore, dataset: str, shards: Sequence[str], vocabul
         filesystem(shard)
     store.announce(dataset, vocabulary.version, todo)
     with ShardBar(len(todo), f"count {dataset}", enabled=progress) as bar:
+        # Results are written in groups: a text shard parses in tens of milliseconds, about what one
+        # write of its rows costs, so one write per table per group instead of several per shard.
+        # A run that stops keeps what was written; the rest is counted again by `count --skip-done`.
+        unwritten: list[ShardResult] = []
+        written_at = time.monotonic()
         for shard, result, error in _results([(dataset, s) for s in todo], workers,
                                               (vocabulary, method, caption_column, captions_from)):
             if result is None:
                 store.fail_shard(dataset, vocabulary.version, shard, TEXT, error)
                 summary.failures.append((shard, error))
                 bar.shard(failure=f"{shard}: {error}")
-            else:
-                store.write_shard(result)
-                summary.add(result)
-                bar.shard(result.samples)
+                continue
+            unwritten.append(result)
+            if sum(r.samples for r in unwritten) >= WRITE_SAMPLES or time.monotonic() - written_at >= WRITE_EVERY_S:
+                store.write_shards(unwritten)
+                unwritten, written_at = [], time.monotonic()
+            summary.add(result)
+            bar.shard(result.samples)
+        store.write_shards(unwritten)
         # Once for the whole run: the totals are refreshed once, not per shard.
         Counting(store).count(dataset, vocabulary.version, shards)
         summary.seconds = bar.seconds

@@ -36,7 +36,7 @@ class Tagger:
     indexes: ConceptIndexes
     vocabularies: Vocabularies
     rule: Rule
-    caption_column: str = "caption"
+    caption_column: str = ""  # parquet: empty takes the first of caption, TEXT, text
 
     def stage(self, caption_column: str | None = None) -> TagShard:
         return TagShard(self.images, caption_column or self.caption_column)

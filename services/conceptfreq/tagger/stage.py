@@ -312,9 +312,9 @@ class TagImages:
 class TagShard:
     """One shard's image stage: a stage class with one `run`, like parser.stage.ParseShard."""
 
-    def __init__(self, images: TagImages, caption_column: str = "caption"):
+    def __init__(self, images: TagImages, caption_column: str = ""):
         self.images = images
-        self.caption_column = caption_column
+        self.caption_column = caption_column or None
 
     def run(self, dataset: str, shard_url: str, index: ConceptIndex, rules: Sequence[Rule], *, format: str | None = None,
             timings: Timings | None = None) -> ImageShardResult:

@@ -106,18 +106,29 @@ def tar_caption_batches(url: str, batch_rows: int) -> Iterator[CaptionBatch]:
 # --- parquet --------------------------------------------------------------------------------------
 
 
-# The characters str.strip() removes (str.isspace), so that Arrow can find the few captions that
-# need stripping without a Python call per caption (tests check the set against str.isspace).
-PYTHON_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-                     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
-_SPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in PYTHON_WHITESPACE) + "]"
-_NEEDS_STRIP = f"^{_SPACE_CLASS}|{_SPACE_CLASS}$"
-
-
 def _python_values(column) -> list:
-    """A column's values as Python objects (None where null). Through numpy, because pyarrow's
-    to_pylist builds one scalar per value first: 0.87M vs 15M strings/s measured here."""
-    return column.to_numpy(zero_copy_only=False).tolist()
+    """A column's values as Python objects (None where null). Not pyarrow's to_pylist, which builds
+    one scalar per value first (0.87M strings/s measured here); strings are cut out of the column's
+    buffers (to_numpy would do it as fast, but imports pandas: a quarter of a second of start-up)."""
+    import numpy as np
+    import pyarrow as pa
+
+    large = pa.types.is_large_string(column.type)
+    if not (large or pa.types.is_string(column.type)):
+        return column.to_numpy(zero_copy_only=False).tolist()
+    _, offsets_buffer, data_buffer = column.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int64 if large else np.int32)[column.offset:column.offset + len(column) + 1].tolist()
+    data = data_buffer.to_pybytes() if data_buffer is not None else b""
+    text = data.decode("utf-8")  # a string column is valid UTF-8
+    if len(text) == len(data):  # all ASCII: character offsets are byte offsets
+        values = [text[a:b] for a, b in zip(offsets, offsets[1:])]
+    else:
+        values = [data[a:b].decode("utf-8") for a, b in zip(offsets, offsets[1:])]
+    if column.null_count:
+        valid = np.unpackbits(np.frombuffer(column.buffers()[0], np.uint8), bitorder="little")
+        for index in np.flatnonzero(valid[column.offset:column.offset + len(column)] == 0).tolist():
+            values[index] = None
+    return values
 
 
 def _text_column(column):
@@ -148,13 +159,11 @@ def _decoded_rows(column) -> tuple[list, list[int]]:
     return values, invalid
 
 
-def _arrow_caption_batch(keys: list[str], column) -> CaptionBatch:
-    """A CaptionBatch from an Arrow caption column: stripped captions, no_caption for nulls,
-    empty_caption for blank ones. Only the captions Arrow finds null, empty or with surrounding
-    whitespace are looked at in Python."""
-    import numpy as np
+def _arrow_caption_batch(keys: list[str], column, rows: list[int] | None = None) -> CaptionBatch:
+    """A CaptionBatch from an Arrow caption column (of `rows` only, if given): stripped captions,
+    no_caption for nulls, empty_caption for blank ones. Only null, empty or space-edged captions
+    take a second look."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
@@ -162,12 +171,14 @@ def _arrow_caption_batch(keys: list[str], column) -> CaptionBatch:
     if text is None:
         return _caption_batch(keys, *_decoded_rows(column))
     captions = _python_values(text)
+    if rows is not None:
+        captions = [captions[i] for i in rows]
     batch = CaptionBatch(keys=keys, captions=captions)
-    odd = pc.or_(pc.match_substring_regex(text, _NEEDS_STRIP), pc.equal(pc.binary_length(text), 0))
-    if text.null_count:
-        odd = pc.fill_null(odd, True)
     problems = batch.problems
-    for index in np.flatnonzero(odd.to_numpy(zero_copy_only=False)).tolist():
+    # In Python, not pyarrow.compute: the first compute call imports pandas (a quarter of a second of
+    # start-up), and two character tests per caption cost less than that over millions of captions.
+    odd = [i for i, caption in enumerate(captions) if not caption or caption[0].isspace() or caption[-1].isspace()]
+    for index in odd:
         caption = captions[index]
         if caption is None:
             problems[index] = "no_caption"
@@ -273,8 +284,6 @@ def sidecar_url(url: str) -> str:
 
 
 def sidecar_caption_batches(url: str, caption_column: str | None, batch_rows: int) -> Iterator[CaptionBatch]:
-    import pyarrow.compute as pc
-
     sidecar = sidecar_url(url)
     caption_column = caption_column or "caption"
     try:
@@ -293,13 +302,15 @@ def sidecar_caption_batches(url: str, caption_column: str | None, batch_rows: in
         row = 0
         for record_batch in parquet.iter_batches(batch_size=batch_rows, columns=list(dict.fromkeys(("key", caption_column, "status")))):
             # Failed downloads are rows without a member in the tar: keep the rows the tar has.
-            kept = record_batch.filter(pc.equal(record_batch.column("status"), SIDECAR_SUCCESS))
-            if kept.num_rows:
-                key_column = kept.column("key")
-                if key_column.null_count:
+            statuses = _python_values(record_batch.column("status"))
+            kept = [i for i, status in enumerate(statuses) if status == SIDECAR_SUCCESS]
+            if kept:
+                keys = _python_values(record_batch.column("key"))
+                keys = [keys[i] for i in kept]
+                if None in keys:
                     raise ShardError(url, f"img2dataset parquet sidecar {posixpath.basename(sidecar)} has a "
                                           f"successful row without a key")
-                yield _arrow_caption_batch(_key_values(key_column, row), kept.column(caption_column))
+                yield _arrow_caption_batch([str(key) for key in keys], record_batch.column(caption_column), kept)
             row += record_batch.num_rows
     finally:
         parquet.close()
