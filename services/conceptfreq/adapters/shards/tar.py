@@ -71,6 +71,20 @@ def split_key(name: str) -> tuple[str | None, str | None]:
     return (match.group(1), match.group(2)) if match else (None, None)
 
 
+def member_key(name: str) -> tuple[str | None, str | None]:
+    """A regular member's webdataset key and lower-cased extension, or (None, None) for webdataset's
+    `__*__` meta members and names without one. The common case (a plain `KEY.ext`) is split here
+    without split_key's regular expression."""
+    meta = name.startswith("__") and name.endswith("__")
+    if "/" not in name and "\n" not in name:
+        dot = name.find(".")
+        return (name[:dot], name[dot + 1:].lower()) if dot > 0 and not meta else (None, None)
+    if "/" not in name and meta:
+        return None, None
+    key, extension = split_key(name)
+    return key, extension.lower() if extension is not None else None
+
+
 class _Prefixed:
     """A stream whose first bytes were already read (to sniff compression), for a decompressor."""
 
@@ -251,16 +265,7 @@ def members(raw: BinaryIO, wanted: frozenset[str] | None, *, seek_min: int | Non
                 for index in chain:
                     start = index * BLOCK
                     name = buf[start:start + 100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-                    key = None
-                    if "/" not in name and "\n" not in name:
-                        if not (name.startswith("__") and name.endswith("__")):
-                            dot = name.find(".")
-                            if dot > 0:
-                                key, extension = name[:dot], name[dot + 1:].lower()
-                    elif "/" in name or not (name.startswith("__") and name.endswith("__")):
-                        key, extension = split_key(name)
-                        if extension is not None:
-                            extension = extension.lower()
+                    key, extension = member_key(name)
                     if key is not None:
                         if wanted is None or extension in wanted:
                             yield name, key, extension, buf[start + BLOCK:start + BLOCK + sizes[index]]
@@ -356,17 +361,7 @@ def members(raw: BinaryIO, wanted: frozenset[str] | None, *, seek_min: int | Non
                 raise TarFormatError(f"sparse member {name!r} is not supported in a shard")
         key = extension = None
         if kind == 0x30 or (kind == 0 and not name.endswith("/")) or kind == 0x37:
-            # A regular member: its webdataset key (split_key, inlined for speed), skipping
-            # webdataset's `__*__` meta members.
-            if "/" not in name and "\n" not in name:
-                if not (name.startswith("__") and name.endswith("__")):
-                    dot = name.find(".")
-                    if dot > 0:
-                        key, extension = name[:dot], name[dot + 1:].lower()
-            elif "/" in name or not (name.startswith("__") and name.endswith("__")):
-                key, extension = split_key(name)
-                if extension is not None:
-                    extension = extension.lower()
+            key, extension = member_key(name)
         elif kind == 0x53:
             raise TarFormatError(f"sparse member {name!r} is not supported in a shard")
         elif kind in _NO_DATA_TYPES or kind == 0:
