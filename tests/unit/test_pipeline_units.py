@@ -17,6 +17,8 @@ from conceptfreq.adapters.bus.retry import Abandoned, Backoff, Retrier
 from conceptfreq.adapters.bus.worker import ConsumeLoop
 from conceptfreq.pipeline.announce import plan
 from conceptfreq.commands.status import summarize
+from conceptfreq.core.counting import ShardResult
+from conceptfreq.pipeline.stages import ShardStageHandler
 from conceptfreq.pipeline.progress import finished_since, shard_progress
 from conceptfreq.pipeline.progress import COUNTED, counted_attempt
 from conceptfreq.errors import UnavailableError
@@ -275,3 +277,90 @@ def test_batches_flush_once_before_each_commit():
     thread.join()
     assert len(handler.handled) == 20
     assert 1 <= handler.flushes <= 3  # batches, not one flush per message
+
+
+# --- batched stage handlers (the parser) ------------------------------------------------------------
+
+class LedgerFake:
+    """The store calls a stage handler makes, recorded; `write_shards` fails `failures` times first."""
+
+    def __init__(self, done: dict[str, str] | None = None, failures: int = 0):
+        self.done = dict(done or {})
+        self.failures = failures
+        self.running: list[str] = []
+        self.written: list[list[str]] = []
+        self.reads = 0
+
+    def stage_attempts(self, dataset, version, shards):
+        self.reads += 1
+        return {s: {"text": ("done", self.done[s], 5)} for s in shards if s in self.done}
+
+    def record_states(self, dataset, version, stage, state, shards, reason=""):
+        self.running += [shard for shard, _, _ in shards]
+
+    def write_shards(self, results):
+        if self.failures:
+            self.failures -= 1
+            raise UnavailableError("store away")
+        self.written.append([r.attempt_id for r in results])
+
+
+class BatchedStage(ShardStageHandler):
+    """A parser-like handler whose shards take no reading: `runs` lists the shards it parsed."""
+
+    stage, batched = "text", True
+
+    def __init__(self, store, producer):
+        super().__init__(store, producer, "results", SimpleNamespace(get=lambda version: object()))
+        self.runs: list[str] = []
+
+    def prepare(self, event, vocabulary):
+        self.runs.append(event.shard_url)
+        return lambda: ShardResult(event.dataset, event.vocabulary_version, event.shard_url, "text", samples=5)
+
+    def write_many(self, results):
+        self.store.write_shards(results)
+
+
+class ProducerFake:
+    def __init__(self):
+        self.sent: list[events_pb2.StageResult] = []
+
+    def send(self, topic, value, key=None):
+        self.sent.append(read_stage_result(value))
+
+    def flush(self):
+        pass
+
+
+def _message(shard: str) -> SimpleNamespace:
+    return SimpleNamespace(value=shard_event("d", shard, "v", announced_at_ms=1).SerializeToString(), key=shard.encode())
+
+
+def test_a_batched_stage_reads_the_ledger_once_per_poll_and_writes_once_per_batch():
+    store, producer = LedgerFake(done={"s3": "old"}), ProducerFake()
+    handler = BatchedStage(store, producer)
+    messages = [_message(s) for s in ("s1", "s2", "s1", "s3")]
+    handler.before(messages)
+    for message in messages:
+        handler.handle(message)
+    assert store.reads == 1 and store.running == ["s1", "s2"]
+    assert handler.runs == ["s1", "s2"]  # s1 twice in the batch: parsed once; s3 done already
+    assert [r.shard_url for r in producer.sent] == ["s3"] and store.written == []  # nothing durable yet
+    handler.flush()
+    assert len(store.written) == 1 and len(store.written[0]) == 2
+    assert sorted(r.shard_url for r in producer.sent) == ["s1", "s1", "s2", "s3"]  # both s1 events answered
+
+
+def test_a_retried_batch_write_uses_fresh_attempts():
+    store, producer = LedgerFake(failures=1), ProducerFake()
+    handler = BatchedStage(store, producer)
+    handler.before([_message("s1")])
+    handler.handle(_message("s1"))
+    first = handler._queued[("d", "v", "s1")].result.attempt_id
+    with pytest.raises(UnavailableError):
+        handler.flush()
+    assert producer.sent == []  # nothing announced for a write that failed
+    handler.flush()
+    [[attempt]] = store.written
+    assert attempt != first and [r.attempt_id for r in producer.sent] == [attempt]
