@@ -3,18 +3,14 @@
 - `write_shard` of real text-stage results (CC-3M captions, 10,000 samples a shard): the columnar
   insert against the row path it replaced (row tuples; JSONEachRow lines on chDB), on embedded
   chDB and on a ClickHouse server (conceptfreq.devservers);
-- `conceptfreq count --workers 2` against `--workers 1`, wall time of the whole command (start-up,
-  the matcher's build and the final totals included), on parquet shards and on webdataset text tars
-  (tests/bench/ingest_data.py), and the shard loop alone (count_shards minus the matcher's build,
-  which start-up is mostly). The figure depends on how fast the shard readers are: the parent
-  writes while the workers read and match, so the slower the reading, the nearer 2x."""
+- `count_shards` with 2 workers against 1, the shard loop alone (minus the matcher's build), on
+  parquet shards and on webdataset text tars (tests/bench/ingest_data.py); the whole command's wall
+  time with 1 and 2 workers is bench_ingest's."""
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -93,16 +89,6 @@ def loop_rate(shards: list[str], workers: int, store_dir: Path, vocabulary) -> f
     return summary.samples / (summary.seconds - sum(built))
 
 
-def count_seconds(shards: str, workers: int, store_dir: Path) -> float:
-    """Wall time of `conceptfreq count` as a user runs it, start-up included."""
-    shutil.rmtree(store_dir, ignore_errors=True)
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import sys; from conceptfreq.cli import main; sys.exit(main())", "count",
-                    "--dataset", "bench", "--shards", shards, "--workers", str(workers), "--store", f"chdb://{store_dir}",
-                    "--no-progress"], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
-
-
 def run() -> list[dict]:
     vocabulary = default()
     tmp = Path(tempfile.mkdtemp(prefix="conceptfreq-bench-writes-"))
@@ -118,14 +104,6 @@ def run() -> list[dict]:
                 out.append(_row(f"write_shard, {name} ({hit_rows:,} hit rows a shard), best of {WRITE_ROUNDS}", columnar,
                                 "rows/s", "row path (tuples / JSONEachRow), same run", rows))
         for layout, paths in layouts.items():
-            pattern = str(Path(paths[0]).parent / ("{" + ",".join(Path(p).name for p in paths) + "}"))
-            seconds = {1: float("inf"), 2: float("inf")}
-            for _ in range(2):  # interleaved, best of 2: a busy neighbour must not flatter either side
-                for workers in (1, 2):
-                    seconds[workers] = min(seconds[workers], count_seconds(pattern, workers, tmp / "count-store"))
-            samples = SHARDS * SAMPLES_PER_SHARD
-            out.append(_row(f"count --workers 2, {layout}, {SHARDS} x {SAMPLES_PER_SHARD:,} (wall incl. start-up, best of 2)",
-                            samples / seconds[2], "samples/s", "count --workers 1, same run", samples / seconds[1]))
             rates = {1: 0.0, 2: 0.0}
             for _ in range(2):
                 for workers in (1, 2):

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from conceptfreq.adapters.bus import Bus, Topics
 from conceptfreq.adapters.bus.retry import Retrier
-from conceptfreq.adapters.shards import ShardError, filesystem, shard_format
+from conceptfreq.adapters.shards import ShardError, filesystem, preload_readers, shard_format
 from conceptfreq.adapters.store import CountStore
 from conceptfreq.core.counting import DONE, FAILED, IMAGE, TEXT, ShardResult
 from conceptfreq.core.matching import DEFAULT_METHOD
@@ -183,9 +183,11 @@ def count_shards(store: CountStore, dataset: str, shards: Sequence[str], vocabul
         done = {s.shard for s in store.shard_states(dataset, vocabulary.version) if s.stage == TEXT and s.state == DONE}
         summary.already_done = sum(shard in done for shard in shards)
         todo = [s for s in shards if s not in done]
+    kinds = set()
     for shard in todo:  # a URL no reader takes is the user's to fix: one line (exit 2) before any work
-        shard_format(shard)
+        kinds.add(shard_format(shard))
         filesystem(shard)
+    preload_readers(kinds, captions_from)
     store.announce(dataset, vocabulary.version, todo)
     with ShardBar(len(todo), f"count {dataset}", enabled=progress) as bar:
         # Results are written in groups: a text shard parses in tens of milliseconds, about what one

@@ -133,6 +133,13 @@ def read_shard(
 CAPTIONS_FROM = ("shard", "sidecar")
 
 
+def preload_readers(kinds: Iterable[str], captions_from: str = "shard") -> None:
+    """Import what the readers of these shard formats need, now: a process about to fork workers
+    pays pyarrow's import (about a second) once, instead of every worker on its first parquet."""
+    if "parquet" in kinds or captions_from == "sidecar":
+        import pyarrow.parquet  # noqa: F401
+
+
 def read_caption_batches(
     url: str,
     *,
