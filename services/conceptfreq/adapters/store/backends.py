@@ -34,9 +34,22 @@ class ArrayColumn:
         return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+@dataclass(frozen=True)
+class RepeatedColumn:
+    """values[i] in counts[i] rows, in order: the shard and attempt columns of rows written for
+    several shards at once. Arrow builds each run in C, where a list of one str per row would cost
+    a Python object each (a third of a second per 200,000 samples' hits, measured)."""
+
+    values: Sequence[Any]
+    counts: Sequence[int]
+
+    def __len__(self) -> int:
+        return int(sum(self.counts))
+
+
 # What `insert_columns` takes for one column: a value for every row (str, int or float), a numpy
-# array, an ArrayColumn, or any sequence of one value per row.
-Column = Union[str, int, float, np.ndarray, ArrayColumn, Sequence[Any]]
+# array, an ArrayColumn, a RepeatedColumn, or any sequence of one value per row.
+Column = Union[str, int, float, np.ndarray, ArrayColumn, RepeatedColumn, Sequence[Any]]
 
 
 def _row_count(columns: Mapping[str, Column]) -> int:
@@ -207,6 +220,8 @@ def _python(values: Column, rows: int) -> list:
         return [values] * rows
     if isinstance(values, ArrayColumn):
         return values.lists()
+    if isinstance(values, RepeatedColumn):
+        return [value for value, count in zip(values.values, values.counts) for _ in range(count)]
     if isinstance(values, np.ndarray):
         return values.tolist()
     return values if isinstance(values, list) else list(values)
@@ -224,6 +239,8 @@ def _arrow(values: Column, rows: int):
         if offsets[-1] < 2**31:
             return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32, copy=False)), items)
         return pa.LargeListArray.from_arrays(pa.array(offsets.astype(np.int64, copy=False)), items)
+    if isinstance(values, RepeatedColumn):
+        return pa.concat_arrays([pa.repeat(pa.scalar(value), count) for value, count in zip(values.values, values.counts)])
     if isinstance(values, np.ndarray):
         return pa.array(values)
     return pa.array(values if isinstance(values, list) else list(values))

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from conceptfreq.adapters.store.backends import ArrayColumn
+from conceptfreq.adapters.store.backends import ArrayColumn, RepeatedColumn
 from conceptfreq.adapters.store.ledger import LedgerTables, visible
 from conceptfreq.adapters.store.tables import now_seq
 from conceptfreq.core.counting import KINDS, TEXT, SampleHits, ShardResult
@@ -47,20 +47,20 @@ class CountTables(LedgerTables):
     def _write_attempts_counts(self, attempts: Sequence[tuple[tuple[str, ...], Mapping[str, Mapping[int, int]]]]) -> None:
         """The per-shard counts of several attempts, each ((dataset, vocabulary version, shard, stage,
         attempt id, kind), {rule: {concept id: count}}), in one columnar insert."""
-        scope: list[list[str]] = [[] for _ in COUNT_COLUMNS[:6]]
-        rules: list[str] = []
+        scopes: list[tuple[str, ...]] = []  # (dataset, ..., kind, rule) of each run of rows
+        lengths: list[int] = []
         ids: list[int] = []
         counts: list[int] = []
         for key, by_rule in attempts:
             for rule, of_rule in by_rule.items():
                 ordered = sorted(of_rule.items())
-                for column, value in zip(scope, key):
-                    column += [value] * len(ordered)
-                rules += [rule] * len(ordered)
+                scopes.append((*key, rule))
+                lengths.append(len(ordered))
                 ids += [concept for concept, _ in ordered]
                 counts += [count for _, count in ordered]
         if ids:
-            values = [*scope, rules, np.array(ids, np.uint32), np.array(counts, np.uint64)]
+            values = [RepeatedColumn(column, lengths) for column in zip(*scopes)]
+            values += [np.array(ids, np.uint32), np.array(counts, np.uint64)]
             self._insert_columns("shard_concept_counts", dict(zip(COUNT_COLUMNS, values)))
 
     def write_shard(self, result: ShardResult) -> None:
@@ -74,9 +74,8 @@ class CountTables(LedgerTables):
         if text:
             hits = SampleHits.concat([r.hits for r in text])
             lengths = [len(r.hits) for r in text]
-            scope = {column: np.repeat(np.array([getattr(r, field) for r in text], dtype=object), lengths).tolist()
-                     for column, field in (("dataset", "dataset"), ("vocabulary_version", "vocabulary_version"),
-                                           ("shard", "shard"), ("attempt_id", "attempt_id"))}
+            scope = {column: RepeatedColumn([getattr(r, column) for r in text], lengths)
+                     for column in ("dataset", "vocabulary_version", "shard", "attempt_id")}
             self._insert_columns("text_hits", {**scope, "sample_key": hits.sample_keys,
                                                "concept_ids": ArrayColumn(hits.offsets, hits.concepts)})
         self._write_attempts_counts([((r.dataset, r.vocabulary_version, r.shard, r.stage, r.attempt_id, r.stage), {r.rule: r.counts})
