@@ -45,8 +45,14 @@ TRANSIENT = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"
 _UNLOADING = ("has no available versions", "is not ready", "unloading")
 
 
+# An in-flight call on a channel that closed under it (the server restarted) is CANCELLED with
+# "Channel closed!": a new channel succeeds.
+_CHANNEL_CLOSED = "Channel closed"
+
+
 def _transient(code: str, message: str) -> bool:
-    return code in TRANSIENT or (code == "NOT_FOUND" and any(m in message for m in _UNLOADING))
+    return (code in TRANSIENT or (code == "NOT_FOUND" and any(m in message for m in _UNLOADING))
+            or (code == "CANCELLED" and _CHANNEL_CLOSED in message))
 
 
 def _status(error: Exception) -> str:
