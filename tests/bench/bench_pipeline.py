@@ -40,8 +40,9 @@ def _rows(label: str, value: float, unit: str, baseline: str, baseline_value: fl
             "baseline_value": baseline_value, "ratio": value / baseline_value if baseline_value else None}
 
 
-def in_process_rate(store_url: str, shards: list[str], vocabulary) -> float:
-    """`count_shards` with one worker, as `conceptfreq count` runs it, minus the matcher's build."""
+def in_process_rate(store_url: str, shards: list[str], vocabulary, workers: int = 1) -> float:
+    """`count_shards` as `conceptfreq count` runs it (one worker unless told), minus the matcher's
+    build (once, in this process, for any worker count): the shard loop itself."""
     built = []
     init = local._init_worker
 
@@ -53,7 +54,7 @@ def in_process_rate(store_url: str, shards: list[str], vocabulary) -> float:
     local._init_worker = timed_init
     store = open_store(store_url)
     try:
-        summary = local.count_shards(store, "in-process", shards, vocabulary, progress=False)
+        summary = local.count_shards(store, "in-process", shards, vocabulary, workers=workers, progress=False)
     finally:
         local._init_worker = init
         store.close()

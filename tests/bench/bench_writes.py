@@ -22,7 +22,7 @@ from conceptfreq.core.matching import DEFAULT_METHOD
 from conceptfreq.core.vocabulary import default
 from conceptfreq.devservers import clickhouse_server
 from conceptfreq.parser.stage import ParseShard
-from conceptfreq.pipeline import run as local
+from tests.bench.bench_pipeline import in_process_rate
 from tests.bench.ingest_data import write_layout
 
 SHARDS, SAMPLES_PER_SHARD = 10, 10_000
@@ -68,25 +68,9 @@ def write_rates(store_url: str, results: list[ShardResult], vocabulary) -> tuple
 
 
 def loop_rate(shards: list[str], workers: int, store_dir: Path, vocabulary) -> float:
-    """samples/s of `count_shards` in this process minus the matcher's build (built once, in this
-    process, for either worker count): how the shard loop itself scales, whatever start-up costs."""
-    built = []
-    init = local._init_worker
-
-    def timed_init(*args):
-        started = time.perf_counter()
-        init(*args)
-        built.append(time.perf_counter() - started)
-
+    """samples/s of the shard loop alone, in a fresh store: how it scales, whatever start-up costs."""
     shutil.rmtree(store_dir, ignore_errors=True)
-    local._init_worker = timed_init
-    store = open_store(f"chdb://{store_dir}")
-    try:
-        summary = local.count_shards(store, "bench", shards, vocabulary, workers=workers, progress=False)
-    finally:
-        local._init_worker = init
-        store.close()
-    return summary.samples / (summary.seconds - sum(built))
+    return in_process_rate(f"chdb://{store_dir}", shards, vocabulary, workers)
 
 
 def run() -> list[dict]:
