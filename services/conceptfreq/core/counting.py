@@ -143,7 +143,7 @@ class ShardResult:
     hits: SampleHits = field(default_factory=SampleHits)
     counts: dict[int, int] = field(default_factory=dict)  # concept id -> samples that hit it
     rule: str = ""  # matching method or tagging rule the hits were made under
-    captions_from: str = ""  # text stage: "" the shard itself, "sidecar" an img2dataset tar's parquet
+    captions_from: str = ""  # text stage: "shard" itself or "sidecar" (an img2dataset tar's parquet)
     attempt_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self) -> None:

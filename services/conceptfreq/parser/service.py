@@ -31,7 +31,7 @@ class ParseShardEvents(ShardStageHandler):
         self.method = method
 
     def prepare(self, event: events_pb2.ShardEvent, vocabulary: Vocabulary):
-        reading = (event.caption_column, event.captions_from or "shard")
+        reading = (event.caption_column, event.captions_from)
         stage = self.vocabularies.built(("parse", vocabulary.version, self.method, *reading),
                                         lambda: ParseShard(vocabulary, self.method, *reading))
         return lambda: stage.run(event.dataset, event.shard_url, format=event.format or None)

@@ -24,5 +24,5 @@ class ParseShard:
         batches = read_caption_batches(shard_url, format=format or None, caption_column=self.caption_column,
                                        captions_from=self.captions_from)
         result = count_caption_batches(batches, self.matcher, dataset=dataset, vocabulary_version=self.vocabulary.version, shard=shard_url)
-        result.captions_from = "" if self.captions_from == "shard" else self.captions_from
+        result.captions_from = self.captions_from
         return result

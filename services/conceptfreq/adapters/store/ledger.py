@@ -92,7 +92,9 @@ class LedgerEntry:
     reason: str = ""
     model_id: str = ""
     updated_at_ms: int = 0
-    captions_from: str = ""  # text stage: "" the shard itself, "sidecar" an img2dataset tar's parquet
+    # text stage: "shard" or "sidecar" (an img2dataset tar's parquet); "" on other stages' rows and
+    # on rows written before the source was recorded, which read the shard itself
+    captions_from: str = ""
 
     @property
     def skipped(self) -> int:
