@@ -194,7 +194,7 @@ def count_shards(store: CountStore, dataset: str, shards: Sequence[str], vocabul
         # write of its rows costs, so one write per table per group instead of several per shard.
         # A run that stops keeps what was written; the rest is counted again by `count --skip-done`.
         unwritten: list[ShardResult] = []
-        written_at = time.monotonic()
+        unwritten_samples, written_at = 0, time.monotonic()
         for shard, result, error in _results([(dataset, s) for s in todo], workers,
                                               (vocabulary, method, caption_column, captions_from)):
             if result is None:
@@ -203,9 +203,10 @@ def count_shards(store: CountStore, dataset: str, shards: Sequence[str], vocabul
                 bar.shard(failure=f"{shard}: {error}")
                 continue
             unwritten.append(result)
-            if sum(r.samples for r in unwritten) >= WRITE_SAMPLES or time.monotonic() - written_at >= WRITE_EVERY_S:
+            unwritten_samples += result.samples
+            if unwritten_samples >= WRITE_SAMPLES or time.monotonic() - written_at >= WRITE_EVERY_S:
                 store.write_shards(unwritten)
-                unwritten, written_at = [], time.monotonic()
+                unwritten, unwritten_samples, written_at = [], 0, time.monotonic()
             summary.add(result)
             bar.shard(result.samples)
         store.write_shards(unwritten)

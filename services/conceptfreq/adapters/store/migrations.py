@@ -110,8 +110,8 @@ MIGRATIONS: list[Migration] = [
             stages Array(String), attempts Array(String), samples Array(UInt64), seq UInt64
         ) ENGINE = MergeTree() ORDER BY (dataset, vocabulary_version, shard, seq)""",
     )),
-    # Which source a text attempt read its captions from ('' the shard itself, 'sidecar' an
-    # img2dataset tar's parquet), so `status` can say how a count was made. An ALTER of a
+    # Which source a text attempt read its captions from ('shard', or 'sidecar': an img2dataset
+    # tar's parquet; '' on older rows), so `status` can say how a count was made. An ALTER of a
     # Replicated table replicates itself, like its mutations. ClickHouse 18.16 has no ADD COLUMN IF
     # NOT EXISTS, so the runner skips an ADD COLUMN whose column is there (`added_column`).
     Migration(14, "caption source of each ledger row", (
