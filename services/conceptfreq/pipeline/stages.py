@@ -106,8 +106,9 @@ class ShardStageHandler:
         if key in self._queued:  # the same shard twice in one batch: one result answers both
             self._queued[key].keys.append(message.key)
             return
-        known = self._states.pop(key, None)
-        state, attempt, samples = known or self.store.stage_attempts(dataset, version, [shard]).get(shard, {}).get(self.stage, ("", "", 0))
+        if key not in self._states:  # handled without the loop's `before` (a direct call)
+            self.before([message])
+        state, attempt, samples = self._states.pop(key)
         if state == DONE and not event.force:
             # Already durable: we died between the write and the commit, or the event came twice.
             log.info("already done: %s %s", self.stage, shard)
@@ -121,8 +122,6 @@ class ShardStageHandler:
         if vocabulary is None:
             raise UnknownVocabulary(f"vocabulary version {version!r} is not in the store (ingest saves it; was it another store?)")
         run = self.prepare(event, vocabulary)
-        if known is None and state != DONE:
-            self.store.record_state(dataset, version, shard, self.stage, RUNNING)
         log.info("%s %s", self.doing, shard)
         started = time.perf_counter()
         with IN_FLIGHT.labels(self.stage).track_inprogress():
