@@ -524,3 +524,52 @@ def test_json_members_written_by_the_generator_carry_caption_and_url(tmp_path):
     with tarfile.open(path) as tar:
         document = json.loads(tar.extractfile(tar.getmember("000000001.json")).read())
     assert set(document) == {"caption", "key", "url"}
+
+
+
+def _with_junk_after_name(data: bytes, member_index: int) -> bytes:
+    """The tar with bytes after the NUL that ends one member's name (tarfile ignores them), its
+    checksum fixed."""
+    start = _member_layout(data)[member_index].offset
+    header = bytearray(data[start:start + 512])
+    end = header.index(0, 0, 100)
+    header[end + 1:end + 4] = b"JNK"
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return data[:start] + bytes(header) + data[start + 512:]
+
+
+def test_tar_runs_of_members_read_as_one_header_at_a_time(tmp_path, monkeypatch):
+    """The run-at-a-time path (names and keys of many plain headers at once) against the exact
+    one-header-at-a-time path, on names of every kind: dots, folders, meta names, upper case,
+    UTF-8, bytes that are not UTF-8, and a name field with bytes after its NUL."""
+    from conceptfreq.adapters.shards import tar as tar_format
+
+    names = ["0001.txt", "0001.JSON", "a.b.c.txt", ".hidden", "noext", "__index__", "__meta__.json", "x__y.txt",
+             "dir/0002.txt", "dir/0002.jpg", "\u00fcn\u00ef.txt", "trailing.", "Upper.TXT", "s p a c e.txt", "bad\udcff.txt"]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT, encoding="utf-8", errors="surrogateescape") as tar:
+        for i in range(60):  # enough plain headers for the run path
+            name = names[i % len(names)]
+            name = name if name.startswith("__") else f"{i:03d}-{name}"
+            info = tarfile.TarInfo(name)
+            info.size = len(payload := f"data {i}".encode())
+            tar.addfile(info, io.BytesIO(payload))
+    path = tmp_path / "names.tar"
+    path.write_bytes(_with_junk_after_name(buffer.getvalue(), 16))
+
+    def scan() -> list:
+        with open(path, "rb") as f:
+            return list(tar_format.members(f, frozenset({"txt", "json"})))
+
+    calls = []
+    names_and_keys = tar_format._Plain.names_and_keys
+    monkeypatch.setattr(tar_format._Plain, "names_and_keys", lambda self, chain: calls.append(chain) or names_and_keys(self, chain))
+    runs = scan()
+    assert sum(map(len, calls)) > 40, "the run path must read most of the headers"
+    monkeypatch.setattr(tar_format, "_FAST_MIN", 1 << 40)  # every header parsed on its own
+    exact = scan()
+    assert runs == exact
+    assert len(exact) == 60 - 4 - 4  # `NNN-noext` and `__index__` have no key
+    assert ("016-0001.JSON", "016-0001", "json", b"data 16") in exact  # the name is cut at its NUL
+    assert any(name.startswith("014-bad\udcff") for name, *_ in exact)

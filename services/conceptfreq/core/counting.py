@@ -203,6 +203,14 @@ def batches_of(samples: Iterable[CaptionSample], size: int = 8192) -> Iterator[C
         yield batch
 
 
+def _all_usable(captions: list) -> bool:
+    """True when no caption is None, blank or too long: the usual batch, checked with C-level passes
+    (map, max, `in`) instead of a Python step per caption; any other batch takes the exact loop."""
+    if not captions or None in captions or "" in captions:
+        return not captions
+    return max(map(len, captions)) * 4 <= MAX_CAPTION_BYTES and not any(map(str.isspace, captions))
+
+
 def _too_long(caption: str) -> bool:
     # A UTF-8 character is at most 4 bytes: only long strings need the exact (costly) byte count.
     return len(caption) * 4 > MAX_CAPTION_BYTES and len(caption.encode("utf-8", "surrogatepass")) > MAX_CAPTION_BYTES
@@ -228,7 +236,7 @@ def count_caption_batches(batches: Iterable[CaptionBatch], matcher: Matcher, *, 
         skipped.update(batch.problems.values())
         keys, captions = batch.keys, batch.captions
         dropped = set(batch.problems)
-        for index, caption in enumerate(captions):
+        for index, caption in enumerate(captions if not _all_usable(captions) else ()):
             if caption is None:
                 reason = None if index in dropped else "no_caption"
             elif not caption or caption.isspace():

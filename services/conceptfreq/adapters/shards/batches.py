@@ -19,6 +19,7 @@ from typing import Iterator
 
 import fsspec
 import fsspec.core
+import numpy as np
 
 from conceptfreq.adapters.shards import tar as tar_format
 from conceptfreq.adapters.shards.training import ShardError, _json_caption, parquet_columns, seek_threshold
@@ -106,6 +107,21 @@ def tar_caption_batches(url: str, batch_rows: int) -> Iterator[CaptionBatch]:
 # --- parquet --------------------------------------------------------------------------------------
 
 
+def _string_buffers(column):
+    """(offsets, data) of a string column: the numpy offsets of its rows into `data`, its bytes."""
+    import numpy as np
+    import pyarrow as pa
+
+    _, offsets_buffer, data_buffer = column.buffers()
+    kind = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, kind)[column.offset:column.offset + len(column) + 1]
+    if data_buffer is None or not len(offsets):
+        return np.zeros(len(offsets), kind), b""
+    # A record batch of a parquet file is a slice of its row group: only the slice's bytes.
+    start, end = int(offsets[0]), int(offsets[-1])
+    return offsets - offsets[0], data_buffer.slice(start, end - start).to_pybytes()
+
+
 def _python_values(column) -> list:
     """A column's values as Python objects (None where null). Not pyarrow's to_pylist, which builds
     one scalar per value first (0.87M strings/s measured here); strings are cut out of the column's
@@ -113,22 +129,43 @@ def _python_values(column) -> list:
     import numpy as np
     import pyarrow as pa
 
-    large = pa.types.is_large_string(column.type)
-    if not (large or pa.types.is_string(column.type)):
+    if not (pa.types.is_large_string(column.type) or pa.types.is_string(column.type)):
         return column.to_numpy(zero_copy_only=False).tolist()
-    _, offsets_buffer, data_buffer = column.buffers()
-    offsets = np.frombuffer(offsets_buffer, np.int64 if large else np.int32)[column.offset:column.offset + len(column) + 1].tolist()
-    data = data_buffer.to_pybytes() if data_buffer is not None else b""
+    offsets, data = _string_buffers(column)
+    bounds = offsets.tolist()
     text = data.decode("utf-8")  # a string column is valid UTF-8
     if len(text) == len(data):  # all ASCII: character offsets are byte offsets
-        values = [text[a:b] for a, b in zip(offsets, offsets[1:])]
-    else:
-        values = [data[a:b].decode("utf-8") for a, b in zip(offsets, offsets[1:])]
+        values = [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    else:  # a decode per value: slices of a wide str cost more than decoding their bytes again
+        values = [data[a:b].decode("utf-8") for a, b in zip(bounds, bounds[1:])]
     if column.null_count:
-        valid = np.unpackbits(np.frombuffer(column.buffers()[0], np.uint8), bitorder="little")
-        for index in np.flatnonzero(valid[column.offset:column.offset + len(column)] == 0).tolist():
+        for index in np.flatnonzero(_null_mask(column)).tolist():
             values[index] = None
     return values
+
+
+def _null_mask(column):
+    import numpy as np
+
+    if not column.null_count:
+        return np.zeros(len(column), bool)
+    valid = np.unpackbits(np.frombuffer(column.buffers()[0], np.uint8), bitorder="little")
+    return valid[column.offset:column.offset + len(column)] == 0
+
+
+# Per byte value: ASCII whitespace, or a byte of a multi-byte character (which may be Unicode whitespace).
+_MAYBE_SPACE = np.array([chr(b).isspace() if b < 128 else True for b in range(256)])
+
+
+def _rows_to_look_at(column):
+    """The rows str.strip may change or that have no caption: null, empty, or with a first or last
+    byte that is whitespace or not ASCII. Found on the column's buffers, with no Python step per row."""
+    offsets, data = _string_buffers(column)
+    data = np.frombuffer(data, np.uint8)
+    look = (offsets[1:] == offsets[:-1]) | _null_mask(column)
+    full = np.flatnonzero(~look)
+    look[full] = _MAYBE_SPACE[data[offsets[full]]] | _MAYBE_SPACE[data[offsets[full + 1] - 1]]
+    return look
 
 
 def _text_column(column):
@@ -163,6 +200,7 @@ def _arrow_caption_batch(keys: list[str], column, rows: list[int] | None = None)
     """A CaptionBatch from an Arrow caption column (of `rows` only, if given): stripped captions,
     no_caption for nulls, empty_caption for blank ones. Only null, empty or space-edged captions
     take a second look."""
+    import numpy as np
     import pyarrow as pa
 
     if pa.types.is_dictionary(column.type):
@@ -171,14 +209,13 @@ def _arrow_caption_batch(keys: list[str], column, rows: list[int] | None = None)
     if text is None:
         return _caption_batch(keys, *_decoded_rows(column))
     captions = _python_values(text)
+    look = _rows_to_look_at(text)
     if rows is not None:
         captions = [captions[i] for i in rows]
+        look = look[rows]
     batch = CaptionBatch(keys=keys, captions=captions)
     problems = batch.problems
-    # In Python, not pyarrow.compute: the first compute call imports pandas (a quarter of a second of
-    # start-up), and two character tests per caption cost less than that over millions of captions.
-    odd = [i for i, caption in enumerate(captions) if not caption or caption[0].isspace() or caption[-1].isspace()]
-    for index in odd:
+    for index in np.flatnonzero(look).tolist():
         caption = captions[index]
         if caption is None:
             problems[index] = "no_caption"
@@ -195,13 +232,14 @@ def _arrow_caption_batch(keys: list[str], column, rows: list[int] | None = None)
 def _key_values(column, start: int) -> list[str]:
     """str() of each key, the row index where a key is null (as read_shard does)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
     kind = column.type
     if pa.types.is_integer(kind):
         # Arrow prints integers as str() does; one cast instead of a Python int per row.
+        import pyarrow.compute as pc  # only here: its import costs 60 ms
+
         column = pc.cast(column, pa.string())
     elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return [str(key) if key is not None else f"{start + i:0{_KEY_WIDTH}d}" for i, key in enumerate(column.to_pylist())]
