@@ -81,3 +81,12 @@ def test_concat_and_pickle_keep_every_hit():
 def test_offsets_that_do_not_fit_the_concepts_are_refused():
     with pytest.raises(ValueError):
         SampleHits(["a"], np.array([0, 3]), np.array([1, 2], np.uint32))
+
+
+@pytest.mark.parametrize("captions, usable", [
+    ([], True), (["a dog", "a cat"], True), (["a dog", None], False), (["a dog", ""], False), (["\u3000"], False),
+    (["a dog", " \t"], False), (["x" * 16_384], True), (["x" * 70_000], False), (["é" * 16_385], False)])
+def test_a_batch_skips_the_per_caption_check_only_when_every_caption_is_usable(captions, usable):
+    from conceptfreq.core.counting import _all_usable
+
+    assert _all_usable(captions) is usable

@@ -211,6 +211,21 @@ def _all_usable(captions: list) -> bool:
     return max(map(len, captions)) * 4 <= MAX_CAPTION_BYTES and not any(map(str.isspace, captions))
 
 
+def _drop_unusable(captions: list, dropped: set[int], skipped: Counter[str]) -> None:
+    """Add each caption that cannot be matched to `dropped`, and its reason to `skipped` (one its
+    reader already dropped, in `dropped` on the way in, was counted with the reader's reason)."""
+    for index, caption in enumerate(captions):
+        if caption is None:
+            reason = None if index in dropped else "no_caption"
+        elif not caption or caption.isspace():
+            reason = "empty_caption"
+        else:
+            reason = "caption_too_long" if _too_long(caption) else None
+        if reason:
+            skipped[reason] += 1
+            dropped.add(index)
+
+
 def _too_long(caption: str) -> bool:
     # A UTF-8 character is at most 4 bytes: only long strings need the exact (costly) byte count.
     return len(caption) * 4 > MAX_CAPTION_BYTES and len(caption.encode("utf-8", "surrogatepass")) > MAX_CAPTION_BYTES
@@ -236,16 +251,8 @@ def count_caption_batches(batches: Iterable[CaptionBatch], matcher: Matcher, *, 
         skipped.update(batch.problems.values())
         keys, captions = batch.keys, batch.captions
         dropped = set(batch.problems)
-        for index, caption in enumerate(captions if not _all_usable(captions) else ()):
-            if caption is None:
-                reason = None if index in dropped else "no_caption"
-            elif not caption or caption.isspace():
-                reason = "empty_caption"
-            else:
-                reason = "caption_too_long" if _too_long(caption) else None
-            if reason:
-                skipped[reason] += 1
-                dropped.add(index)
+        if not _all_usable(captions):
+            _drop_unusable(captions, dropped, skipped)
         if dropped:
             kept = [i for i in range(len(keys)) if i not in dropped]
             keys, captions = [keys[i] for i in kept], [captions[i] for i in kept]

@@ -109,7 +109,6 @@ def tar_caption_batches(url: str, batch_rows: int) -> Iterator[CaptionBatch]:
 
 def _string_buffers(column):
     """(offsets, data) of a string column: the numpy offsets of its rows into `data`, its bytes."""
-    import numpy as np
     import pyarrow as pa
 
     _, offsets_buffer, data_buffer = column.buffers()
@@ -126,7 +125,6 @@ def _python_values(column) -> list:
     """A column's values as Python objects (None where null). Not pyarrow's to_pylist, which builds
     one scalar per value first (0.87M strings/s measured here); strings are cut out of the column's
     buffers (to_numpy would do it as fast, but imports pandas: a quarter of a second of start-up)."""
-    import numpy as np
     import pyarrow as pa
 
     if not (pa.types.is_large_string(column.type) or pa.types.is_string(column.type)):
@@ -145,8 +143,6 @@ def _python_values(column) -> list:
 
 
 def _null_mask(column):
-    import numpy as np
-
     if not column.null_count:
         return np.zeros(len(column), bool)
     valid = np.unpackbits(np.frombuffer(column.buffers()[0], np.uint8), bitorder="little")
@@ -200,7 +196,6 @@ def _arrow_caption_batch(keys: list[str], column, rows: list[int] | None = None)
     """A CaptionBatch from an Arrow caption column (of `rows` only, if given): stripped captions,
     no_caption for nulls, empty_caption for blank ones. Only null, empty or space-edged captions
     take a second look."""
-    import numpy as np
     import pyarrow as pa
 
     if pa.types.is_dictionary(column.type):

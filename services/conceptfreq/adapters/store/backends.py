@@ -254,8 +254,8 @@ def _arrow(values: Column, rows: int):
             runs = np.repeat(np.fromiter((distinct[v] for v in values.values), np.int32, len(values.values)), counts)
             return pa.DictionaryArray.from_arrays(_numeric(runs), _strings(list(distinct)))
         return _arrow(np.repeat(np.asarray(values.values), counts), rows)
-    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
-        return _numeric(values)
+    if isinstance(values, np.ndarray):
+        return _numeric(values) if values.dtype.kind in "iuf" else pa.array(values)
     values = values if isinstance(values, list) else list(values)
     if values and isinstance(values[0], str):
         try:
