@@ -78,9 +78,25 @@ def normalize_lines(data: bytes) -> bytes:
     if SEPARATOR in data:
         data = data.replace(SEPARATOR, b" ")
     if not data.isascii():
-        data = b"\n".join([line if line.isascii() else normalize_phrase(line.decode("utf-8", "replace")).encode()
-                           for line in data.split(b"\n")])
+        data = _normalize_non_ascii_lines(data)
     return _collapse_spaces((b" " + data.replace(b"\n", b" " + SEPARATOR + b" ") + b" ").translate(_ASCII_TABLE))
+
+
+def _normalize_non_ascii_lines(data: bytes) -> bytes:
+    """`data` with each line that has a non-ASCII byte through normalize_phrase (decoded with
+    replacement): the lines are found with numpy, so the ASCII lines (most of them) are neither
+    split out nor tested one by one. No normalized line has a `\n` of its own."""
+    array = np.frombuffer(data, np.uint8)
+    line_ends = np.flatnonzero(array == 0x0A)
+    lines = np.unique(np.searchsorted(line_ends, np.flatnonzero(array >= 0x80)))
+    starts = np.concatenate([[0], line_ends + 1])[lines].tolist()
+    ends = np.append(line_ends, len(data))[lines].tolist()
+    pieces, done = [], 0
+    for start, end in zip(starts, ends):
+        pieces += [data[done:start], normalize_phrase(data[start:end].decode("utf-8", "replace")).encode()]
+        done = end
+    pieces.append(data[done:])
+    return b"".join(pieces)
 
 
 def line_blocks(data: bytes, size: int) -> Iterator[bytes]:
