@@ -194,3 +194,20 @@ def test_announcing_tens_of_thousands_of_shards_stays_under_the_query_size_limit
     assert store.done_shards("big", V) == (0, 0)
     store.record_states("big", V, "text", "done", [(s, "a", 1) for s in shards])
     assert store.done_shards("big", V) == (len(shards), len(shards))
+
+
+def test_closing_the_store_waits_for_a_query_in_flight(store_url):
+    """A service's threads may still be querying when it shuts down: close() must wait for them,
+    not pull the connection out from under a query (clickhouse-driver then fails on a None socket)."""
+    import threading
+    import time
+
+    store = open_store(store_url)
+    outcome = []
+    query = threading.Thread(target=lambda: outcome.append(store.backend.execute("SELECT sleep(1)")))
+    query.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    store.close()
+    query.join()
+    assert outcome == [[(0,)]] and time.monotonic() - started > 0.3

@@ -147,7 +147,8 @@ class ClickHouseBackend:
         self._execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", data, columnar=True)
 
     def close(self) -> None:
-        self._client.disconnect()
+        with self._lock:  # after a query another thread has in flight, not under it
+            self._client.disconnect()
 
 
 class ChdbBackend:
@@ -216,7 +217,8 @@ class ChdbBackend:
                 inserter.finish()
 
     def close(self) -> None:
-        self._session.close()
+        with self._lock:  # after a query another thread has in flight, not under it
+            self._session.close()
 
 
 def _python(values: Column, rows: int) -> list:
