@@ -8,9 +8,10 @@ img2dataset tar with ~12 KB JPEGs (local file), and the same tar read through it
 Then the same at 10 shards of 40,000, and from the two sizes how cost grows with the data: the
 steady rate of the extra samples and the fixed cost of a run; 1 and 2 worker processes, also on
 count's own clock (start-up and exit left out, since they do not run in parallel); and what a
-LAION-400M text pass would take at the steady rate (it pays the fixed cost once). The store exists (migrated before
-the clock starts), as a user's does after its first use. The matcher is the cached one a
-second run finds (a first run on a new vocabulary builds it once; bench_matching measures that).
+LAION-400M text pass would take at the steady rate (it pays the fixed cost once). The store
+exists (migrated before the clock starts), as a user's does after its first use. The matcher is
+the cached one a second run finds (a first run on a new vocabulary builds it once;
+bench_matching measures that).
 Peak memory is the parent process's VmHWM (with 2 workers, each worker's is about the same).
 Skips, with a row saying so, when the reference data is not beside the repository."""
 

@@ -526,7 +526,6 @@ def test_json_members_written_by_the_generator_carry_caption_and_url(tmp_path):
     assert set(document) == {"caption", "key", "url"}
 
 
-
 def _with_junk_after_name(data: bytes, member_index: int) -> bytes:
     """The tar with bytes after the NUL that ends one member's name (tarfile ignores them), its
     checksum fixed."""

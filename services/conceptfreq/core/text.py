@@ -85,7 +85,7 @@ def normalize_lines(data: bytes) -> bytes:
 def _normalize_non_ascii_lines(data: bytes) -> bytes:
     """`data` with each line that has a non-ASCII byte through normalize_phrase (decoded with
     replacement): the lines are found with numpy, so the ASCII lines (most of them) are neither
-    split out nor tested one by one. No normalized line has a `\n` of its own."""
+    split out nor tested one by one. No normalized line has a `\\n` of its own."""
     array = np.frombuffer(data, np.uint8)
     line_ends = np.flatnonzero(array == 0x0A)
     lines = np.unique(np.searchsorted(line_ends, np.flatnonzero(array >= 0x80)))
