@@ -89,6 +89,17 @@ class Timings:
     images: int = 0
 
 
+def _waited_for(items: Iterable, timings: Timings) -> Iterable:
+    """`items`, with the time spent waiting for each one (not the time spent on it after it came)
+    added to timings.read_decode_wait."""
+    waited = time.perf_counter()
+    for item in items:
+        timings.read_decode_wait += time.perf_counter() - waited
+        yield item
+        waited = time.perf_counter()
+    timings.read_decode_wait += time.perf_counter() - waited
+
+
 # How pixels travel from the decoder to the scores (choose_path):
 # - host: the pool's pixels to backend.encode_images, scored on the host by core's top_scores
 #   (the CPU default, unchanged; Triton too, with batches in flight);
@@ -226,9 +237,7 @@ class TagImages:
             else:
                 collect(encode_and_score(batch[:n]))
 
-        waited = time.perf_counter()
-        for position, decoded in enumerate(self.pool.map(image_bytes())):
-            timings.read_decode_wait += time.perf_counter() - waited
+        for position, decoded in enumerate(_waited_for(self.pool.map(image_bytes()), timings)):
             if decoded.skipped:
                 skipped[decoded.skipped] += 1
             else:
@@ -237,8 +246,6 @@ class TagImages:
                 batch_keys.append(keys_seen[position])
                 if len(batch_keys) == self.batch_size:
                     flush()
-            waited = time.perf_counter()
-        timings.read_decode_wait += time.perf_counter() - waited
         if batch_keys:
             flush()
         while pending:
@@ -279,16 +286,12 @@ class TagImages:
             batch_keys.clear()
             batch_data.clear()
 
-        waited = time.perf_counter()
-        for key, data in images:
-            timings.read_decode_wait += time.perf_counter() - waited
+        for key, data in _waited_for(images, timings):
             seen += 1
             batch_keys.append(key)
             batch_data.append(data)
             if len(batch_keys) == self.batch_size:
                 flush()
-            waited = time.perf_counter()
-        timings.read_decode_wait += time.perf_counter() - waited
         if batch_keys:
             flush()
         started = time.perf_counter()
