@@ -129,16 +129,19 @@ def _python_values(column) -> list:
 
     if not (pa.types.is_large_string(column.type) or pa.types.is_string(column.type)):
         return column.to_numpy(zero_copy_only=False).tolist()
-    offsets, data = _string_buffers(column)
+    return _cut_strings(*_string_buffers(column), _null_mask(column))
+
+
+def _cut_strings(offsets, data: bytes, nulls) -> list:
+    """The values of a string column's buffers, None where `nulls` says so."""
     bounds = offsets.tolist()
     text = data.decode("utf-8")  # a string column is valid UTF-8
     if len(text) == len(data):  # all ASCII: character offsets are byte offsets
         values = [text[a:b] for a, b in zip(bounds, bounds[1:])]
     else:  # a decode per value: slices of a wide str cost more than decoding their bytes again
         values = [data[a:b].decode("utf-8") for a, b in zip(bounds, bounds[1:])]
-    if column.null_count:
-        for index in np.flatnonzero(_null_mask(column)).tolist():
-            values[index] = None
+    for index in np.flatnonzero(nulls).tolist():
+        values[index] = None
     return values
 
 
@@ -153,12 +156,11 @@ def _null_mask(column):
 _MAYBE_SPACE = np.array([chr(b).isspace() if b < 128 else True for b in range(256)])
 
 
-def _rows_to_look_at(column):
+def _rows_to_look_at(offsets, data: bytes, nulls):
     """The rows str.strip may change or that have no caption: null, empty, or with a first or last
     byte that is whitespace or not ASCII. Found on the column's buffers, with no Python step per row."""
-    offsets, data = _string_buffers(column)
     data = np.frombuffer(data, np.uint8)
-    look = (offsets[1:] == offsets[:-1]) | _null_mask(column)
+    look = (offsets[1:] == offsets[:-1]) | nulls
     full = np.flatnonzero(~look)
     look[full] = _MAYBE_SPACE[data[offsets[full]]] | _MAYBE_SPACE[data[offsets[full + 1] - 1]]
     return look
@@ -203,8 +205,10 @@ def _arrow_caption_batch(keys: list[str], column, rows: list[int] | None = None)
     text = _text_column(column)
     if text is None:
         return _caption_batch(keys, *_decoded_rows(column))
-    captions = _python_values(text)
-    look = _rows_to_look_at(text)
+    offsets, data = _string_buffers(text)  # once, for the values and for the rows to look at
+    nulls = _null_mask(text)
+    captions = _cut_strings(offsets, data, nulls)
+    look = _rows_to_look_at(offsets, data, nulls)
     if rows is not None:
         captions = [captions[i] for i in rows]
         look = look[rows]
