@@ -29,6 +29,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
+
+from conceptfreq.adapters.store.backends import RepeatedColumn
 from conceptfreq.adapters.store.counts import CountTables
 from conceptfreq.adapters.store.tables import now_seq
 from conceptfreq.core.counting import DONE, KINDS, TEXT
@@ -176,9 +179,7 @@ class TotalTables(CountTables):
         # a snapshot made on a host whose clock is behind must still be the latest.
         snapshot, seq = uuid.uuid4().hex, max(now_seq(), parent.seq + 1 if parent else 0)
         key = (dataset, vocabulary_version, snapshot)
-        self._insert("snapshot_counts", ["dataset", "vocabulary_version", "snapshot", "kind", "rule", "concept_id", "count"],
-                     [key + (kind, rule, concept, count) for (kind, rule), counts in sorted(totals.counts.items())
-                      for concept, count in sorted(counts.items()) if count])
+        self._write_snapshot_counts(key, totals.counts)
         self._insert("snapshot_rules", ["dataset", "vocabulary_version", "snapshot", "kind", "rule", "shards"],
                      [key + (kind, rule, n) for kind, rules in sorted(totals.rules.items()) for rule, n in sorted(rules.items()) if n])
         self._insert("totals_inclusions", ["dataset", "vocabulary_version", "shard", "snapshot", "stages", "attempts", "samples", "seq"],
@@ -188,6 +189,29 @@ class TotalTables(CountTables):
         self._insert("count_snapshots", ["dataset", "vocabulary_version", "snapshot", "parent", "seq", "shards", "samples", "computed_at_ms"],
                      [key + (parent.snapshot if parent else "", seq, shards, samples, seq // 1_000_000)])
         return Snapshot(snapshot, shards, samples, seq // 1_000_000, seq)
+
+    def _write_snapshot_counts(self, key: tuple[str, str, str], counts: dict[tuple[str, str], dict[int, int]]) -> None:
+        """Every non-zero count of a snapshot in one columnar insert: a refresh writes one row per
+        counted (kind, rule, concept), some 15,000 with three kinds under two rules: 0.16 s as JSON
+        rows, 0.03 s as columns (chDB, measured)."""
+        runs: list[tuple[str, str]] = []
+        lengths: list[int] = []
+        ids: list[int] = []
+        values: list[int] = []
+        for (kind, rule), of_rule in sorted(counts.items()):
+            ordered = sorted((concept, count) for concept, count in of_rule.items() if count)
+            if not ordered:
+                continue
+            runs.append((kind, rule))
+            lengths.append(len(ordered))
+            ids += [concept for concept, _ in ordered]
+            values += [count for _, count in ordered]
+        if not ids:
+            return
+        self._insert_columns("snapshot_counts", {
+            "dataset": key[0], "vocabulary_version": key[1], "snapshot": key[2],
+            "kind": RepeatedColumn([kind for kind, _ in runs], lengths), "rule": RepeatedColumn([rule for _, rule in runs], lengths),
+            "concept_id": np.array(ids, np.uint32), "count": np.array(values, np.int64)})
 
     def prune_totals(self, dataset: str, vocabulary_version: str, keep: int = 2) -> int:
         """Delete the totals of superseded snapshots but the `keep` latest (a reader may still be on
