@@ -193,6 +193,104 @@ def test_memory_fsspec_tar_and_parquet(tmp_path):
         fs.rm(folder, recursive=True)
 
 
+# --- runs of members taken a run at a time (batches._TarSamples) ----------------------------------
+
+
+def _samples(n: int, pattern: tuple[str, ...], caption=lambda i: f"sample {i} of a dog".encode()) -> list:
+    return [(f"{i:06d}.{extension}", caption(i) if extension == "txt" else b'{"caption": "from json"}' if extension == "json"
+             else b"\xff\xd8" + b"j" * (i % 700)) for i in range(n) for extension in pattern]
+
+
+def _odd_caption(i: int) -> bytes:
+    """Captions that exercise every caption rule: non-ASCII, not UTF-8, a character cut across two
+    samples, space at an edge, only space, empty."""
+    return [b"plain", "caf\u00e9 cr\u00e8me".encode(), b"caf\xe9 \xff", b"cut \xc3", b"\xa9 mid-character", b"  spaced  ",
+            b" \n", b"", "\u00a0nbsp\u00a0".encode(), b"tab\t"][i % 10]
+
+
+RUN_TARS = {
+    "txt+json": _samples(400, ("txt", "json")),
+    "json+txt": _samples(400, ("json", "txt")),
+    "jpg+txt+json": _samples(300, ("jpg", "txt", "json")),
+    "txt only": _samples(500, ("txt",)),
+    "odd captions": _samples(400, ("txt", "json"), _odd_caption),
+    "json only": _samples(300, ("json",)),
+    "a meta member mid-run": _samples(100, ("txt", "json")) + [("__index__", b"meta")] + _samples(100, ("txt", "json"))[2:],
+    "a key seen twice": _samples(100, ("txt", "json")) + _samples(100, ("txt", "json"))[:40],
+    "one sample without json": [m for m in _samples(200, ("txt", "json")) if m[0] != "000150.json"],
+    "an upper-case extension": [(m[0].replace("000150.txt", "000150.TXT"), m[1]) for m in _samples(200, ("txt", "json"))],
+    "a sample's members apart": _samples(200, ("txt", "json"))[:101] + [("000050.jpg", b"late")] + _samples(200, ("txt", "json"))[101:],
+}
+
+
+@pytest.fixture(params=[1 << 20, 40 * 1024], ids=["1MiB-reads", "40KiB-reads"])
+def chunk(request, monkeypatch):
+    """Small reads end runs mid-sample, so a sample is split between the run and the members after it."""
+    monkeypatch.setattr(tar_format, "_CHUNK", request.param)
+    return request.param
+
+
+def _member_by_member(path: str, batch_rows: int) -> list:
+    """The same reader with every run taken member by member."""
+    original = batch_readers._TarSamples._pattern_block
+    batch_readers._TarSamples._pattern_block = lambda self, run: None
+    try:
+        return _batches_or_error(path, batch_rows)
+    finally:
+        batch_readers._TarSamples._pattern_block = original
+
+
+def _batches_or_error(path: str, batch_rows: int) -> list:
+    out = []
+    try:
+        for batch in read_caption_batches(path, batch_rows=batch_rows):
+            out.append((batch.keys, batch.captions, batch.problems, batch.invalid_utf8))
+    except ShardError as error:
+        out.append(str(error))
+    return out
+
+
+@pytest.mark.parametrize("layout", list(RUN_TARS))
+def test_runs_taken_at_once_give_what_member_by_member_gives(tmp_path, chunk, layout):
+    path = tmp_path / "run.tar"
+    path.write_bytes(tar_of(RUN_TARS[layout]))
+    taken = []
+    original = batch_readers._TarSamples._take_block
+    batch_readers._TarSamples._take_block = lambda self, run, *block: taken.append(block) or original(self, run, *block)
+    try:
+        for batch_rows in (7, 64, 10_000):
+            assert _batches_or_error(str(path), batch_rows) == _member_by_member(str(path), batch_rows), batch_rows
+    finally:
+        batch_readers._TarSamples._take_block = original
+    # Runs without txt, and a run (all of this tar, in 1 MiB reads) where a key comes back, go member by member.
+    if layout != "json only" and not (layout == "a key seen twice" and chunk == 1 << 20):
+        assert taken, "no run was taken at once: the test no longer tests that path"
+    if "apart" not in layout and "twice" not in layout:
+        assert flat(read_caption_batches(str(path))) == flat(bench_readers.old_tar_batches(str(path)))
+
+
+def test_a_corrupt_header_mid_run_fails_after_the_same_batches(tmp_path, chunk):
+    data = bytearray(tar_of(_samples(600, ("txt", "json"))))
+    with tarfile.open(fileobj=io.BytesIO(bytes(data))) as tar:
+        offset = tar.getmembers()[700].offset
+    data[offset + 10] ^= 0x01
+    path = tmp_path / "corrupt.tar"
+    path.write_bytes(bytes(data))
+    for batch_rows in (7, 100, 10_000):
+        outcome = _batches_or_error(str(path), batch_rows)
+        assert outcome == _member_by_member(str(path), batch_rows)
+        assert "corrupt member header" in outcome[-1]
+
+
+def test_a_repeated_extension_mid_run_is_corruption(tmp_path, chunk):
+    members = _samples(300, ("txt", "json"))
+    members[201] = ("000100.txt", b"a second txt for sample 100")
+    path = tmp_path / "dup-run.tar"
+    path.write_bytes(tar_of(members))
+    outcome = _batches_or_error(str(path), 64)
+    assert outcome == _member_by_member(str(path), 64) and "duplicate file name" in outcome[-1]
+
+
 # --- every cut and every corruption of a tar fails as the old reader did ------------------------
 
 

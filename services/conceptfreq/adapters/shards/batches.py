@@ -40,68 +40,191 @@ def _index_keys(start: int, stop: int) -> list[str]:
 
 def tar_caption_batches(url: str, batch_rows: int) -> Iterator[CaptionBatch]:
     with fsspec.open(url, "rb") as stream:
-        batch = CaptionBatch()
-        keys, captions, problems, invalid = batch.keys, batch.captions, batch.problems, batch.invalid_utf8
-        current = None
-        seen: set[str] = set()
-        txt = document = None
-
-        def add(key: str, txt: bytes | None, document: bytes | None) -> None:
-            # The caption rule of read_shard (training._tar_sample): KEY.txt wins, then KEY.json.
-            index = len(keys)
-            keys.append(key)
-            if txt is not None:
-                try:
-                    caption = txt.decode("utf-8")
-                except UnicodeDecodeError:
-                    caption = txt.decode("utf-8", "replace")
-                    invalid.append(index)
-                caption = caption.strip()
-            elif document is not None:
-                caption, bad_utf8, problem = _json_caption(document)
-                if bad_utf8:
-                    invalid.append(index)
-                if problem:
-                    captions.append(None)
-                    problems[index] = problem
-                    return
-                caption = caption.strip()
-            else:
-                captions.append(None)
-                problems[index] = "no_caption"
-                return
-            if caption:
-                captions.append(caption)
-            else:
-                captions.append(None)
-                problems[index] = "empty_caption"
-
+        samples = _TarSamples(url, batch_rows)
         try:
-            # tar.members directly, not training.tar_members: one generator fewer per member; its
-            # errors are turned into ShardErrors below.
-            for name, key, extension, data in tar_format.members(stream, _CAPTION_EXTENSIONS, seek_min=seek_threshold(url, stream)):
-                if key != current:
-                    if current is not None:
-                        add(current, txt, document)
-                        if len(keys) >= batch_rows:
-                            yield batch
-                            batch = CaptionBatch()
-                            keys, captions, problems, invalid = batch.keys, batch.captions, batch.problems, batch.invalid_utf8
-                    current, txt, document = key, None, None
-                    seen = {"__key__", "__url__"}  # group_by_keys keeps these in the same dict
-                if extension in seen:
-                    raise ShardError(url, f"corrupt webdataset tar: {name}: duplicate file name in tar file {extension}")
-                seen.add(extension)
-                if extension == "txt":
-                    txt = data
-                elif extension == "json":
-                    document = data
+            # tar.scan directly, not training.tar_members: runs of members come whole, and its errors
+            # are turned into ShardErrors below.
+            for item in tar_format.scan(stream, _CAPTION_EXTENSIONS, seek_min=seek_threshold(url, stream)):
+                if type(item) is tar_format.PlainRun:
+                    yield from samples.take_run(item)
+                    continue
+                name, key, extension, data = item
+                if key != samples.key and (full := samples.open(key)) is not None:
+                    yield full
+                samples.take(name, extension, data)
         except tar_format.TarFormatError as exc:
             raise ShardError(url, str(exc)) from exc
-        if current is not None:
-            add(current, txt, document)
-        if keys:
-            yield batch
+        if (full := samples.open(None)) is not None:
+            yield full
+        if samples.batch.keys:
+            yield samples.batch
+
+
+def _first_difference(a: list, b: list) -> int:
+    """The first index at which two lists of one length differ; their length if they are equal."""
+    if a == b:
+        return len(a)
+    return next(index for index, (x, y) in enumerate(zip(a, b)) if x != y)
+
+
+class _TarSamples:
+    """A tar's members grouped into samples as webdataset's group_by_keys groups them (consecutive
+    members with one key; a repeated extension is corruption), each sample's caption chosen as
+    read_shard chooses it (KEY.txt, else KEY.json), into CaptionBatches of `batch_rows` samples.
+
+    Member by member (`open` a sample, `take` its members), or a PlainRun at a time, where the
+    run's middle repeats one pattern of extensions (`KEY.txt KEY.json`, `KEY.jpg KEY.txt KEY.json`,
+    ...), as webdataset writers lay samples out: its captions are then cut from the run's buffer
+    with numpy and decoded at once, with no Python step per member. A batch is handed out when a
+    later member has been read, as the member-by-member path does, so both give the same batches
+    before a corrupt member."""
+
+    _META = frozenset(("__key__", "__url__"))  # group_by_keys keeps these in the sample's dict too
+
+    def __init__(self, url: str, batch_rows: int):
+        self.url, self.batch_rows = url, batch_rows
+        self.batch = CaptionBatch()
+        self.key: str | None = None  # the open sample's
+        self.txt = self.document = None
+        self.seen: set[str] = set()
+
+    def open(self, key: str | None) -> CaptionBatch | None:
+        """Close the open sample (if any) and open `key`'s (None: none); the batch it filled, if it did."""
+        full = None
+        if self.key is not None:
+            self._add(self.key, self.txt, self.document)
+            full = self._full()
+        self.key, self.txt, self.document = key, None, None
+        self.seen = set(self._META)
+        return full
+
+    def take(self, name: str, extension: str, data: bytes | None) -> None:
+        """A member of the open sample."""
+        if extension in self.seen:
+            raise ShardError(self.url, f"corrupt webdataset tar: {name}: duplicate file name in tar file {extension}")
+        self.seen.add(extension)
+        if extension == "txt":
+            self.txt = data
+        elif extension == "json":
+            self.document = data
+
+    def take_run(self, run: tar_format.PlainRun) -> Iterator[CaptionBatch]:
+        """The members of a run; the batches they fill."""
+        block = self._pattern_block(run)
+        if block is None:
+            yield from self._take_members(run, 0, len(run.keys))
+            return
+        lo, hi = block[:2]
+        yield from self._take_members(run, 0, lo)
+        if (full := self.open(None)) is not None:
+            yield full
+        yield from self._take_block(run, *block)
+        yield from self._take_members(run, hi, len(run.keys))
+
+    def _take_members(self, run: tar_format.PlainRun, lo: int, hi: int) -> Iterator[CaptionBatch]:
+        buf, names, keys, starts, sizes = run.buf, run.names, run.keys, run.starts, run.sizes
+        for index in range(lo, hi):
+            key, extension = keys[index]
+            if key is None:
+                continue
+            if key != self.key and (full := self.open(key)) is not None:
+                yield full
+            data = buf[starts[index]:starts[index] + sizes[index]] if extension in _CAPTION_EXTENSIONS else None
+            self.take(names[index], extension, data)
+
+    def _pattern_block(self, run: tar_format.PlainRun) -> tuple[int, int, int, int] | None:
+        """(lo, hi, period, txt position) of the members [lo, hi) of `run` that form whole samples
+        of `period` members each, every sample with the same distinct extensions in the same order,
+        one of them `txt`, each sample's key different from the others' and from the next member's;
+        None when there is no such stretch worth taking at once. Members before lo continue the
+        open sample; from hi on, the member-by-member path goes on (a run may end mid-sample)."""
+        keys = [key for key, _ in run.keys]
+        extensions = [extension for _, extension in run.keys]
+        # Up to the first member that is no sample's (`__index__`, a name without an extension).
+        n = keys.index(None) if None in keys else len(keys)
+        lo = 0
+        while lo < n and keys[lo] == self.key:
+            lo += 1
+        period = 1
+        while lo + period < n and keys[lo + period] == keys[lo]:
+            period += 1
+        pattern = extensions[lo:lo + period]
+        if "txt" not in pattern or len(set(pattern)) < period or self._META & set(pattern):
+            return None
+        # The samples that follow the pattern, up to the first that does not (or the run's end).
+        whole = (n - lo) // period
+        end = lo + whole * period
+        firsts = keys[lo:end:period]
+        following = min([_first_difference(keys[lo + j:end:period], firsts) for j in range(1, period)] +
+                        [_first_difference(extensions[lo + j:end:period], [pattern[j]] * whole) for j in range(period)])
+        samples = following - 1  # the last of them is left out: its key shows the one before it is whole
+        if samples < 8:
+            return None
+        hi = lo + samples * period
+        if len(set(firsts[:samples + 1])) != samples + 1:  # a key seen twice: leave it to the exact path
+            return None
+        return lo, hi, period, pattern.index("txt")
+
+    def _take_block(self, run: tar_format.PlainRun, lo: int, hi: int, period: int, txt: int) -> Iterator[CaptionBatch]:
+        """The samples of a _pattern_block, their captions from their `txt` members."""
+        keys = [key for key, _ in run.keys[lo:hi:period]]
+        starts = np.array(run.starts[lo + txt:hi:period], np.int64)
+        sizes = np.array(run.sizes[lo + txt:hi:period], np.int64)
+        offsets = np.zeros(len(sizes) + 1, np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        gather = np.repeat(starts - offsets[:-1], sizes) + np.arange(offsets[-1])
+        data = np.frombuffer(run.buf, np.uint8)[gather].tobytes()
+        captions, invalid = _cut_captions(offsets, data)
+        problems = _strip_edges(captions, _rows_to_look_at(offsets, data, np.zeros(len(keys), bool)))
+        done = 0
+        while done < len(keys):
+            batch = self.batch
+            base = len(batch.keys)
+            take = min(self.batch_rows - base, len(keys) - done)
+            end = done + take
+            batch.keys += keys[done:end]
+            batch.captions += captions[done:end]
+            batch.problems.update({base + i - done: problem for i, problem in problems.items() if done <= i < end})
+            batch.invalid_utf8 += [base + i - done for i in invalid if done <= i < end]
+            done = end
+            if (full := self._full()) is not None:
+                yield full  # a later sample's member has been read: the block is followed by one
+
+    def _full(self) -> CaptionBatch | None:
+        if len(self.batch.keys) < self.batch_rows:
+            return None
+        full, self.batch = self.batch, CaptionBatch()
+        return full
+
+    def _add(self, key: str, txt: bytes | None, document: bytes | None) -> None:
+        batch = self.batch
+        index = len(batch.keys)
+        batch.keys.append(key)
+        if txt is not None:
+            try:
+                caption = txt.decode("utf-8")
+            except UnicodeDecodeError:
+                caption = txt.decode("utf-8", "replace")
+                batch.invalid_utf8.append(index)
+            caption = caption.strip()
+        elif document is not None:
+            caption, bad_utf8, problem = _json_caption(document)
+            if bad_utf8:
+                batch.invalid_utf8.append(index)
+            if problem:
+                batch.captions.append(None)
+                batch.problems[index] = problem
+                return
+            caption = caption.strip()
+        else:
+            batch.captions.append(None)
+            batch.problems[index] = "no_caption"
+            return
+        if caption:
+            batch.captions.append(caption)
+        else:
+            batch.captions.append(None)
+            batch.problems[index] = "empty_caption"
 
 
 # --- parquet --------------------------------------------------------------------------------------
@@ -134,15 +257,31 @@ def _python_values(column) -> list:
 
 def _cut_strings(offsets, data: bytes, nulls) -> list:
     """The values of a string column's buffers, None where `nulls` says so."""
-    bounds = offsets.tolist()
-    text = data.decode("utf-8")  # a string column is valid UTF-8
-    if len(text) == len(data):  # all ASCII: character offsets are byte offsets
-        values = [text[a:b] for a, b in zip(bounds, bounds[1:])]
-    else:  # a decode per value: slices of a wide str cost more than decoding their bytes again
-        values = [data[a:b].decode("utf-8") for a, b in zip(bounds, bounds[1:])]
+    values, _ = _cut_captions(offsets, data)
     for index in np.flatnonzero(nulls).tolist():
         values[index] = None
     return values
+
+
+def _cut_captions(offsets, data: bytes) -> tuple[list[str], list[int]]:
+    """The strings data[offsets[i]:offsets[i + 1]], each decoded from UTF-8, with replacement where
+    its bytes are not UTF-8 (their indices are the second list)."""
+    bounds = offsets.tolist()
+    try:
+        text = data.decode("utf-8")
+        if len(text) == len(data):  # all ASCII: character offsets are byte offsets
+            return [text[a:b] for a, b in zip(bounds, bounds[1:])], []
+        # A decode per value: slices of a wide str cost more than decoding their bytes again.
+        return [data[a:b].decode("utf-8") for a, b in zip(bounds, bounds[1:])], []
+    except UnicodeDecodeError:  # some value is not UTF-8 (the whole may be, cut mid-character)
+        values, invalid = [], []
+        for index, (a, b) in enumerate(zip(bounds, bounds[1:])):
+            try:
+                values.append(data[a:b].decode("utf-8"))
+            except UnicodeDecodeError:
+                values.append(data[a:b].decode("utf-8", "replace"))
+                invalid.append(index)
+        return values, invalid
 
 
 def _null_mask(column):
@@ -212,8 +351,13 @@ def _arrow_caption_batch(keys: list[str], column, rows: list[int] | None = None)
     if rows is not None:
         captions = [captions[i] for i in rows]
         look = look[rows]
-    batch = CaptionBatch(keys=keys, captions=captions)
-    problems = batch.problems
+    return CaptionBatch(keys=keys, captions=captions, problems=_strip_edges(captions, look))
+
+
+def _strip_edges(captions: list[str | None], look) -> dict[int, str]:
+    """Strip the captions at the rows `look` marks (see _rows_to_look_at), in place; the problems
+    of those rows: no_caption where the caption is None, empty_caption where only space is left."""
+    problems = {}
     for index in np.flatnonzero(look).tolist():
         caption = captions[index]
         if caption is None:
@@ -225,7 +369,7 @@ def _arrow_caption_batch(keys: list[str], column, rows: list[int] | None = None)
         else:
             captions[index] = None
             problems[index] = "empty_caption"
-    return batch
+    return problems
 
 
 def _key_values(column, start: int) -> list[str]:
