@@ -219,6 +219,7 @@ RUN_TARS = {
     "a key seen twice": _samples(100, ("txt", "json")) + _samples(100, ("txt", "json"))[:40],
     "one sample without json": [m for m in _samples(200, ("txt", "json")) if m[0] != "000150.json"],
     "an upper-case extension": [(m[0].replace("000150.txt", "000150.TXT"), m[1]) for m in _samples(200, ("txt", "json"))],
+    "a name with two dots": [(m[0].replace("000150.json", "000150.meta.json"), m[1]) for m in _samples(200, ("txt", "json"))],
     "a sample's members apart": _samples(200, ("txt", "json"))[:101] + [("000050.jpg", b"late")] + _samples(200, ("txt", "json"))[101:],
 }
 

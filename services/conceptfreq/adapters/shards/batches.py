@@ -122,9 +122,9 @@ class _TarSamples:
         yield from self._take_members(run, hi, len(run.keys))
 
     def _take_members(self, run: tar_format.PlainRun, lo: int, hi: int) -> Iterator[CaptionBatch]:
-        buf, names, keys, starts, sizes = run.buf, run.names, run.keys, run.starts, run.sizes
+        buf, names, keys, extensions, starts, sizes = run.buf, run.names, run.keys, run.extensions, run.starts, run.sizes
         for index in range(lo, hi):
-            key, extension = keys[index]
+            key, extension = keys[index], extensions[index]
             if key is None:
                 continue
             if key != self.key and (full := self.open(key)) is not None:
@@ -138,8 +138,7 @@ class _TarSamples:
         one of them `txt`, each sample's key different from the others' and from the next member's;
         None when there is no such stretch worth taking at once. Members before lo continue the
         open sample; from hi on, the member-by-member path goes on (a run may end mid-sample)."""
-        keys = [key for key, _ in run.keys]
-        extensions = [extension for _, extension in run.keys]
+        keys, extensions = run.keys, run.extensions
         # Up to the first member that is no sample's (`__index__`, a name without an extension).
         n = keys.index(None) if None in keys else len(keys)
         lo = 0
@@ -167,7 +166,7 @@ class _TarSamples:
 
     def _take_block(self, run: tar_format.PlainRun, lo: int, hi: int, period: int, txt: int) -> Iterator[CaptionBatch]:
         """The samples of a _pattern_block, their captions from their `txt` members."""
-        keys = [key for key, _ in run.keys[lo:hi:period]]
+        keys = run.keys[lo:hi:period]
         starts = np.array(run.starts[lo + txt:hi:period], np.int64)
         sizes = np.array(run.sizes[lo + txt:hi:period], np.int64)
         offsets = np.zeros(len(sizes) + 1, np.int64)
