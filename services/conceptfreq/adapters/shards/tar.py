@@ -213,8 +213,9 @@ class _Plain:
         self.blocks = blocks
 
     def run(self, first: int):
-        """Block indices (an array) of the plain headers from block `first` on whose data lies in the buffer
-        and whose checksums hold, stopping before anything else (which the exact path handles).
+        """Block indices (an array) of the plain headers from block `first` on whose data lies in
+        the buffer and whose checksums hold, stopping before anything else (which the exact path
+        handles).
 
         The chain is found without walking it: it is the candidate headers from `first` on, as long
         as each one's member ends where the next candidate starts. A block inside a member's data
@@ -227,11 +228,8 @@ class _Plain:
         headers, following = self.headers[at:], self.following[at:]
         linked = np.append(following[:-1] == headers[1:], False)
         inside = following <= self.blocks
-        ends = np.flatnonzero(~(linked & inside))  # the chain's last header is the first of these
-        if not inside[ends[0]]:
-            chain = headers[:ends[0]]
-        else:
-            chain = headers[:ends[0] + 1]
+        last = int(np.flatnonzero(~(linked & inside))[0])  # the chain ends here, this header in if its data is
+        chain = headers[:last + 1] if inside[last] else headers[:last]
         if not len(chain):
             return chain
         heads = self.array[chain]
@@ -246,7 +244,7 @@ class _Plain:
         member_key, as a list of keys and one of extensions, for the whole run at once: one copy of
         the name fields, one decode, and for the usual names (no `/`, no newline, no `__` meta name)
         a str.partition each instead of a call of member_key each, or where each has one dot, one
-        split of them all.""" 
+        split of them all."""
         import numpy as np
 
         fields = np.ascontiguousarray(self.array[chain, :100])
@@ -297,7 +295,8 @@ def members(raw: BinaryIO, wanted: frozenset[str] | None, *, seek_min: int | Non
                 yield name, key, extension, buf[start:start + size] if wanted is None or extension in wanted else None
 
 
-def scan(raw: BinaryIO, wanted: frozenset[str] | None, *, seek_min: int | None = None) -> Iterator[PlainRun | tuple[str, str, str, bytes | None]]:
+def scan(raw: BinaryIO, wanted: frozenset[str] | None, *,
+         seek_min: int | None = None) -> Iterator[PlainRun | tuple[str, str, str, bytes | None]]:
     """What `members` gives, with each run of plain members as one PlainRun (most of a shard's
     members, in runs of a buffer's worth), for readers that take a run at a time."""
     stream, buf, seek_min = open_archive(raw, seek_min=seek_min)

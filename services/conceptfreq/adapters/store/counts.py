@@ -21,6 +21,27 @@ COUNT_COLUMNS = ["dataset", "vocabulary_version", "shard", "stage", "attempt_id"
 _VISIBLE = visible()
 
 
+def concept_count_columns(runs: Sequence[tuple[tuple[str, ...], Mapping[int, int]]], scope: Sequence[str], count_type) -> dict | None:
+    """Rows of per-concept counts as columns for one insert: each (scope values, {concept id:
+    count}) a run of rows in concept order, the scope columns as RepeatedColumns, then `concept_id`
+    and `count`; None when there are no rows."""
+    scopes: list[tuple[str, ...]] = []
+    lengths: list[int] = []
+    ids: list[int] = []
+    counts: list[int] = []
+    for values, of_scope in runs:
+        if of_scope:
+            ordered = sorted(of_scope.items())
+            scopes.append(values)
+            lengths.append(len(ordered))
+            ids += [concept for concept, _ in ordered]
+            counts += [count for _, count in ordered]
+    if not ids:
+        return None
+    columns = {name: RepeatedColumn(list(values), lengths) for name, values in zip(scope, zip(*scopes))}
+    return {**columns, "concept_id": np.array(ids, np.uint32), "count": np.array(counts, count_type)}
+
+
 class CountTables(LedgerTables):
     # --- vocabularies -----------------------------------------------------------------------------
 
@@ -47,21 +68,9 @@ class CountTables(LedgerTables):
     def _write_attempts_counts(self, attempts: Sequence[tuple[tuple[str, ...], Mapping[str, Mapping[int, int]]]]) -> None:
         """The per-shard counts of several attempts, each ((dataset, vocabulary version, shard, stage,
         attempt id, kind), {rule: {concept id: count}}), in one columnar insert."""
-        scopes: list[tuple[str, ...]] = []  # (dataset, ..., kind, rule) of each run of rows
-        lengths: list[int] = []
-        ids: list[int] = []
-        counts: list[int] = []
-        for key, by_rule in attempts:
-            for rule, of_rule in by_rule.items():
-                ordered = sorted(of_rule.items())
-                scopes.append((*key, rule))
-                lengths.append(len(ordered))
-                ids += [concept for concept, _ in ordered]
-                counts += [count for _, count in ordered]
-        if ids:
-            values = [RepeatedColumn(column, lengths) for column in zip(*scopes)]
-            values += [np.array(ids, np.uint32), np.array(counts, np.uint64)]
-            self._insert_columns("shard_concept_counts", dict(zip(COUNT_COLUMNS, values)))
+        runs = [((*key, rule), of_rule) for key, by_rule in attempts for rule, of_rule in by_rule.items()]
+        if columns := concept_count_columns(runs, COUNT_COLUMNS[:-2], np.uint64):
+            self._insert_columns("shard_concept_counts", columns)
 
     def write_shard(self, result: ShardResult) -> None:
         """Make `result` the visible rows of its shard and stage. Safe to repeat; see ledger.py."""
