@@ -196,9 +196,9 @@ def test_memory_fsspec_tar_and_parquet(tmp_path):
 # --- runs of members taken a run at a time (batches._TarSamples) ----------------------------------
 
 
-def _samples(n: int, pattern: tuple[str, ...], caption=lambda i: f"sample {i} of a dog".encode()) -> list:
+def _samples(n: int, pattern: tuple[str, ...], caption=lambda i: f"sample {i} of a dog".encode(), image_bytes: int = 700) -> list:
     return [(f"{i:06d}.{extension}", caption(i) if extension == "txt" else b'{"caption": "from json"}' if extension == "json"
-             else b"\xff\xd8" + b"j" * (i % 700)) for i in range(n) for extension in pattern]
+             else b"\xff\xd8" + b"j" * (i % image_bytes)) for i in range(n) for extension in pattern]
 
 
 def _odd_caption(i: int) -> bytes:
@@ -213,6 +213,7 @@ RUN_TARS = {
     "json+txt": _samples(400, ("json", "txt")),
     "jpg+txt+json": _samples(300, ("jpg", "txt", "json")),
     "txt only": _samples(500, ("txt",)),
+    "large images (reads grow)": _samples(200, ("jpg", "txt", "json"), image_bytes=30_000),
     "odd captions": _samples(400, ("txt", "json"), _odd_caption),
     "json only": _samples(300, ("json",)),
     "a meta member mid-run": _samples(100, ("txt", "json")) + [("__index__", b"meta")] + _samples(100, ("txt", "json"))[2:],

@@ -39,6 +39,13 @@ from typing import BinaryIO, Iterator
 BLOCK = 512
 _ZERO_BLOCK = bytes(BLOCK)
 _CHUNK = 1 << 20
+# A refill reads enough for about this many members, from 1 to _MAX_CHUNKS_PER_READ chunks: the
+# numpy work per buffer has a fixed part, and a 1 MiB buffer holds ~1,000 members of a text-only
+# shard but only ~200 of an img2dataset one (12 KB JPEGs). Measured reader-only on those: the
+# img2dataset shard at 58-61k samples/s with 1 MiB reads, 95-105k/s with 4 MiB; the text-only
+# one slower with 4 MiB than with 1 (the buffer and its arrays no longer fit the caches).
+_MEMBERS_PER_READ = 1024
+_MAX_CHUNKS_PER_READ = 4
 # The fast path's numpy set-up costs about as much as a few dozen headers parsed one by one, so it
 # runs only on a buffer with that much left.
 _FAST_MIN = 32 * BLOCK
@@ -304,11 +311,13 @@ def scan(raw: BinaryIO, wanted: frozenset[str] | None, *,
     base = 0  # archive offset of buf[0]
     pax_global: dict[str, str] = {}
 
+    reads = _CHUNK  # bytes a refill reads: grown where members are large (see _MEMBERS_PER_READ)
+
     def fill(buf: bytes, pos: int, need: int) -> bytes:
         # Returns a buffer that starts at `pos` of the old one and holds `need` bytes if the stream has them.
         rest = buf[pos:]
         try:
-            more = _read_full(stream, max(_CHUNK, need - len(rest)))
+            more = _read_full(stream, max(reads, need - len(rest)))
         except EOFError:
             raise TarTruncated("truncated: the compressed stream ends early") from None
         return rest + more if rest else more
@@ -324,7 +333,10 @@ def scan(raw: BinaryIO, wanted: frozenset[str] | None, *,
             if len(chain):
                 sizes = plain.sizes[chain]
                 yield PlainRun(buf, *plain.names_and_keys(chain), ((chain + 1) * BLOCK).tolist(), sizes.tolist())
-                pos = (int(chain[-1]) + 1) * BLOCK + ((int(sizes[-1]) + 511) & ~511)
+                end = (int(chain[-1]) + 1) * BLOCK + ((int(sizes[-1]) + 511) & ~511)
+                span = (end - pos) // len(chain)  # bytes per member
+                reads = _CHUNK * min(max(span * _MEMBERS_PER_READ // _CHUNK, 1), _MAX_CHUNKS_PER_READ)
+                pos = end
                 continue
 
         # --- one member: its header chain (pax / GNU long name headers, then the real one) -----
