@@ -75,9 +75,9 @@ class _TarSamples:
     Member by member (`open` a sample, `take` its members), or a PlainRun at a time, where the
     run's middle repeats one pattern of extensions (`KEY.txt KEY.json`, `KEY.jpg KEY.txt KEY.json`,
     ...), as webdataset writers lay samples out: its captions are then cut from the run's buffer
-    with numpy and decoded at once, with no Python step per member. A batch is handed out when a
-    later member has been read, as the member-by-member path does, so both give the same batches
-    before a corrupt member."""
+    with numpy and decoded at once, with no Python step per member (one per sample makes its
+    str). A batch is handed out when a later member has been read, as the member-by-member path
+    does, so both give the same batches before a corrupt member."""
 
     _META = frozenset(("__key__", "__url__"))  # group_by_keys keeps these in the sample's dict too
 
