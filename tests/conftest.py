@@ -59,3 +59,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data not found at {SHARED_DATA} (it sits beside the repository, not in a clone)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def caption_rows() -> list[tuple[str, str]]:
+    """(caption, url) pairs for shards of the benchmark layouts: the real CC-3M validation captions
+    where the reference data is beside the repository, else captions made up from the default
+    vocabulary's names (so that a clone without it still runs these tests)."""
+    from tests.bench.ingest_data import CAPTIONS_TSV, cc3m_captions
+
+    if CAPTIONS_TSV.exists():
+        return cc3m_captions()
+    from conceptfreq.core.vocabulary import default
+
+    names = [concept.name for concept in default()]
+    templates = ["a photo of a {}", "two {}s on the beach at sunset", "  {} , close up ", "the {} \u2014 caf\u00e9 au lait", "{}"]
+    return [(templates[i % len(templates)].format(names[i * 7 % len(names)]), f"http://example.com/{i}.jpg") for i in range(2000)]

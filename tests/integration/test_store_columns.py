@@ -107,9 +107,9 @@ def test_columnar_writes_leave_the_rows_of_the_row_path(store, tmp_path):
     assert store.frequencies("columns", V) == store.frequencies("rows", V)
 
 
-def test_one_and_two_workers_count_the_same(store_url, tmp_path):
+def test_one_and_two_workers_count_the_same(store_url, tmp_path, caption_rows):
     """Parquet and webdataset text shards (the two layouts `count` is measured on)."""
-    shards = (write_layout("parquet", tmp_path, 3, 700) + write_layout("wds-text", tmp_path, 3, 700)
+    shards = (write_layout("parquet", tmp_path, 3, 700, rows=caption_rows) + write_layout("wds-text", tmp_path, 3, 700, rows=caption_rows)
               + write_shards(tmp_path / "synthetic", n_shards=2, samples_per_shard=400, concept_names=NAMES, seed=9))
     store = open_store(store_url)
     try:

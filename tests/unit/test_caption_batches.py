@@ -392,9 +392,9 @@ def test_missing_shard(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def layouts(tmp_path_factory) -> dict[str, list[str]]:
+def layouts(tmp_path_factory, caption_rows) -> dict[str, list[str]]:
     directory = tmp_path_factory.mktemp("layouts")
-    return {layout: write_layout(layout, directory, 2, 300) for layout in ("parquet", "wds-text", "img2dataset")}
+    return {layout: write_layout(layout, directory, 2, 300, rows=caption_rows) for layout in ("parquet", "wds-text", "img2dataset")}
 
 
 @pytest.mark.parametrize("layout", ["parquet", "wds-text", "img2dataset"])
