@@ -15,14 +15,14 @@ re-sharded) no longer matches its sidecar, and counts taken from the sidecar are
 from __future__ import annotations
 
 import posixpath
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import fsspec
 import fsspec.core
 import numpy as np
 
 from conceptfreq.adapters.shards import tar as tar_format
-from conceptfreq.adapters.shards.training import ShardError, _json_caption, parquet_columns, seek_threshold
+from conceptfreq.adapters.shards.training import ShardError, _decode, _json_caption, parquet_columns, seek_threshold
 from conceptfreq.core.counting import CaptionBatch
 
 _KEY_WIDTH = 9
@@ -200,10 +200,8 @@ class _TarSamples:
         index = len(batch.keys)
         batch.keys.append(key)
         if txt is not None:
-            try:
-                caption = txt.decode("utf-8")
-            except UnicodeDecodeError:
-                caption = txt.decode("utf-8", "replace")
+            caption, bad_utf8 = _decode(txt)
+            if bad_utf8:
                 batch.invalid_utf8.append(index)
             caption = caption.strip()
         elif document is not None:
@@ -273,14 +271,22 @@ def _cut_captions(offsets, data: bytes) -> tuple[list[str], list[int]]:
         # A decode per value: slices of a wide str cost more than decoding their bytes again.
         return [data[a:b].decode("utf-8") for a, b in zip(bounds, bounds[1:])], []
     except UnicodeDecodeError:  # some value is not UTF-8 (the whole may be, cut mid-character)
-        values, invalid = [], []
-        for index, (a, b) in enumerate(zip(bounds, bounds[1:])):
-            try:
-                values.append(data[a:b].decode("utf-8"))
-            except UnicodeDecodeError:
-                values.append(data[a:b].decode("utf-8", "replace"))
-                invalid.append(index)
-        return values, invalid
+        return _decoded_each(data[a:b] for a, b in zip(bounds, bounds[1:]))
+
+
+def _decoded_each(raws: Iterable[bytes | None]) -> tuple[list[str | None], list[int]]:
+    """Each value decoded from UTF-8 (None stays None), with replacement where its bytes are not
+    UTF-8; the indices of those."""
+    values, invalid = [], []
+    for index, raw in enumerate(raws):
+        if raw is None:
+            values.append(None)
+            continue
+        value, bad_utf8 = _decode(raw)
+        values.append(value)
+        if bad_utf8:
+            invalid.append(index)
+    return values, invalid
 
 
 def _null_mask(column):
@@ -319,17 +325,7 @@ def _text_column(column):
 
 def _decoded_rows(column) -> tuple[list, list[int]]:
     """Each binary value decoded, with replacement; the rows whose bytes were not UTF-8."""
-    values, invalid = [], []
-    for index, raw in enumerate(_python_values(column)):
-        if raw is None:
-            values.append(None)
-            continue
-        try:
-            values.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            values.append(raw.decode("utf-8", "replace"))
-            invalid.append(index)
-    return values, invalid
+    return _decoded_each(_python_values(column))
 
 
 def _arrow_caption_batch(keys: list[str], column, rows: list[int] | None = None) -> CaptionBatch:
@@ -509,13 +505,7 @@ def _tsv_batch(lines: list[bytes], start: int) -> CaptionBatch:
     try:
         values = joined.decode("utf-8").split("\n")
     except UnicodeDecodeError:
-        values = []
-        for index, raw in enumerate(raws):
-            try:
-                values.append(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                values.append(raw.decode("utf-8", "replace"))
-                invalid.append(index)
+        values, invalid = _decoded_each(raws)
     return _caption_batch(_index_keys(start, start + len(lines)), values, invalid)
 
 
