@@ -45,19 +45,10 @@ def tar_caption_batches(url: str, batch_rows: int) -> Iterator[CaptionBatch]:
             # tar.scan directly, not training.tar_members: runs of members come whole, and its errors
             # are turned into ShardErrors below.
             for item in tar_format.scan(stream, _CAPTION_EXTENSIONS, seek_min=seek_threshold(url, stream)):
-                if type(item) is tar_format.PlainRun:
-                    yield from samples.take_run(item)
-                    continue
-                name, key, extension, data = item
-                if key != samples.key and (full := samples.open(key)) is not None:
-                    yield full
-                samples.take(name, extension, data)
+                yield from samples.take_run(item) if type(item) is tar_format.PlainRun else samples.take_members((item,))
         except tar_format.TarFormatError as exc:
             raise ShardError(url, str(exc)) from exc
-        if (full := samples.open(None)) is not None:
-            yield full
-        if samples.batch.keys:
-            yield samples.batch
+        yield from samples.finish()
 
 
 def _first_difference(a: list, b: list) -> int:
@@ -72,12 +63,12 @@ class _TarSamples:
     members with one key; a repeated extension is corruption), each sample's caption chosen as
     read_shard chooses it (KEY.txt, else KEY.json), into CaptionBatches of `batch_rows` samples.
 
-    Member by member (`open` a sample, `take` its members), or a PlainRun at a time, where the
-    run's middle repeats one pattern of extensions (`KEY.txt KEY.json`, `KEY.jpg KEY.txt KEY.json`,
-    ...), as webdataset writers lay samples out: its captions are then cut from the run's buffer
-    with numpy and decoded at once, with no Python step per member (one per sample makes its
-    str). A batch is handed out when a later member has been read, as the member-by-member path
-    does, so both give the same batches before a corrupt member."""
+    Member by member (`take_members`), or a PlainRun at a time (`take_run`), where the run's
+    middle repeats one pattern of extensions (`KEY.txt KEY.json`, `KEY.jpg KEY.txt KEY.json`, ...),
+    as webdataset writers lay samples out: its captions are then cut from the run's buffer with
+    numpy and decoded at once, with no Python step per member (one per sample makes its str). A
+    batch is handed out when a later member has been read, as the member-by-member path does, so
+    both give the same batches before a corrupt member; `finish` hands out the rest."""
 
     _META = frozenset(("__key__", "__url__"))  # group_by_keys keeps these in the sample's dict too
 
@@ -88,7 +79,7 @@ class _TarSamples:
         self.txt = self.document = None
         self.seen: set[str] = set()
 
-    def open(self, key: str | None) -> CaptionBatch | None:
+    def _open(self, key: str | None) -> CaptionBatch | None:
         """Close the open sample (if any) and open `key`'s (None: none); the batch it filled, if it did."""
         full = None
         if self.key is not None:
@@ -98,7 +89,7 @@ class _TarSamples:
         self.seen = set(self._META)
         return full
 
-    def take(self, name: str, extension: str, data: bytes | None) -> None:
+    def _take(self, name: str, extension: str, data: bytes | None) -> None:
         """A member of the open sample."""
         if extension in self.seen:
             raise ShardError(self.url, f"corrupt webdataset tar: {name}: duplicate file name in tar file {extension}")
@@ -112,25 +103,21 @@ class _TarSamples:
         """The members of a run; the batches they fill."""
         block = self._pattern_block(run)
         if block is None:
-            yield from self._take_members(run, 0, len(run.keys))
+            yield from self.take_members(run.members(_CAPTION_EXTENSIONS))
             return
         lo, hi = block[:2]
-        yield from self._take_members(run, 0, lo)
-        if (full := self.open(None)) is not None:
+        yield from self.take_members(run.members(_CAPTION_EXTENSIONS, 0, lo))
+        if (full := self._open(None)) is not None:
             yield full
         yield from self._take_block(run, *block)
-        yield from self._take_members(run, hi, len(run.keys))
+        yield from self.take_members(run.members(_CAPTION_EXTENSIONS, hi))
 
-    def _take_members(self, run: tar_format.PlainRun, lo: int, hi: int) -> Iterator[CaptionBatch]:
-        buf, names, keys, extensions, starts, sizes = run.buf, run.names, run.keys, run.extensions, run.starts, run.sizes
-        for index in range(lo, hi):
-            key, extension = keys[index], extensions[index]
-            if key is None:
-                continue
-            if key != self.key and (full := self.open(key)) is not None:
+    def take_members(self, members: Iterable[tuple[str, str, str, bytes | None]]) -> Iterator[CaptionBatch]:
+        """Members as tar.members gives them, one by one; the batches they fill."""
+        for name, key, extension, data in members:
+            if key != self.key and (full := self._open(key)) is not None:
                 yield full
-            data = buf[starts[index]:starts[index] + sizes[index]] if extension in _CAPTION_EXTENSIONS else None
-            self.take(names[index], extension, data)
+            self._take(name, extension, data)
 
     def _pattern_block(self, run: tar_format.PlainRun) -> tuple[int, int, int, int] | None:
         """(lo, hi, period, txt position) of the members [lo, hi) of `run` that form whole samples
@@ -188,6 +175,13 @@ class _TarSamples:
             done = end
             if (full := self._full()) is not None:
                 yield full  # a later sample's member has been read: the block is followed by one
+
+    def finish(self) -> Iterator[CaptionBatch]:
+        """The batches left once the last member is read."""
+        if (full := self._open(None)) is not None:
+            yield full
+        if self.batch.keys:
+            yield self.batch
 
     def _full(self) -> CaptionBatch | None:
         if len(self.batch.keys) < self.batch_rows:

@@ -287,19 +287,26 @@ class PlainRun:
                  sizes: list[int]):
         self.buf, self.names, self.keys, self.extensions, self.starts, self.sizes = buf, names, keys, extensions, starts, sizes
 
+    def members(self, wanted: frozenset[str] | None, lo: int = 0,
+                hi: int | None = None) -> Iterator[tuple[str, str, str, bytes | None]]:
+        """What `members` gives for the run's members [lo, hi)."""
+        buf, starts, sizes = self.buf, self.starts, self.sizes
+        for index in range(lo, len(self.keys) if hi is None else hi):
+            key, extension = self.keys[index], self.extensions[index]
+            if key is not None:
+                data = buf[starts[index]:starts[index] + sizes[index]] if wanted is None or extension in wanted else None
+                yield self.names[index], key, extension, data
+
 
 def members(raw: BinaryIO, wanted: frozenset[str] | None, *, seek_min: int | None = None) -> Iterator[tuple[str, str, str, bytes | None]]:
     """(member name, webdataset key, lower-cased extension, data) of each regular member with a
     key, in archive order; data is None unless the extension is in `wanted` (None: all).
     Raises TarFormatError (TarTruncated for a cut archive)."""
     for item in scan(raw, wanted, seek_min=seek_min):
-        if type(item) is not PlainRun:
+        if type(item) is PlainRun:
+            yield from item.members(wanted)
+        else:
             yield item
-            continue
-        buf = item.buf
-        for name, key, extension, start, size in zip(item.names, item.keys, item.extensions, item.starts, item.sizes):
-            if key is not None:
-                yield name, key, extension, buf[start:start + size] if wanted is None or extension in wanted else None
 
 
 def scan(raw: BinaryIO, wanted: frozenset[str] | None, *,
