@@ -212,11 +212,12 @@ class _Plain:
         # Type "0" only: an old-style NUL type may be a directory (a name ending in "/").
         candidates = np.flatnonzero((array[:, 156] == 48) & (array[:, 345] == 0) & (array[:, 0] != 0))
         sizes = _octal_columns(array[candidates, 124:136], 11)
-        self.headers = candidates[sizes >= 0]
+        spelt = sizes >= 0
+        self.headers, sizes = candidates[spelt], sizes[spelt]
         self.sizes = np.full(blocks, -1, dtype=np.int64)
-        self.sizes[self.headers] = sizes[sizes >= 0]
+        self.sizes[self.headers] = sizes
         # Where the member after each candidate header would start.
-        self.following = self.headers + 1 + ((self.sizes[self.headers] + 511) >> 9)
+        self.following = self.headers + 1 + ((sizes + 511) >> 9)
         self.blocks = blocks
 
     def run(self, first: int):
